@@ -1,0 +1,1 @@
+"""The accounts-receivable ledger: documents, allocations, operations, audit."""

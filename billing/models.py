@@ -1,0 +1,446 @@
+"""The ledger's tables.
+
+Rows are append-only where history matters: an allocation is never edited or
+deleted; unlinking it adds a :class:`Reversal`. Open amounts are kept on the
+documents (for fast reads) and are always equal to ``total`` minus the active
+allocations, which ``check_ledger`` verifies. Every ledger row carries its
+reseller, so one reseller's rows can live on one shard.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from billing.fields import AmountField
+
+
+class CreditPolicy(models.TextChoices):
+    SELF_SERVICE = "self_service", _("Self-service: term accounts may pay with credit")
+    CONTACT_SUPPORT = "contact_support", _("Contact support: credit applied by support")
+
+
+class PaymentModel(models.TextChoices):
+    PREPAID = "prepaid", _("Prepaid")
+    TERM = "term", _("Term")
+
+
+class DocumentKind(models.TextChoices):
+    INVOICE = "invoice", _("Invoice")
+    DEBIT_MEMO = "debit_memo", _("Debit memo")
+    CREDIT_MEMO = "credit_memo", _("Credit memo")
+    PAYMENT = "payment", _("Payment")
+
+
+DEBIT_KINDS = (DocumentKind.INVOICE, DocumentKind.DEBIT_MEMO)
+CREDIT_KINDS = (DocumentKind.PAYMENT, DocumentKind.CREDIT_MEMO)
+
+
+class Source(models.TextChoices):
+    """Where a change came from."""
+
+    RESELLER_PANEL = "reseller_panel", _("Reseller panel")
+    CLASSIC_PANEL = "classic_panel", _("Classic panel")
+    ADMIN = "admin", _("Django admin")
+    IMPORT = "import", _("Import")
+    GATEWAY = "gateway", _("Payment gateway")
+    SYSTEM = "system", _("System")
+
+
+class Marketplace(models.Model):
+    """An L1 / country level: its currency, support contact and credit policy."""
+
+    code = models.CharField(_("code"), max_length=8, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    currency = models.CharField(_("currency"), max_length=3)
+    support_email = models.EmailField(_("support e-mail"), blank=True)
+    support_phone = models.CharField(_("support phone"), max_length=40, blank=True)
+    term_credit_policy = models.CharField(
+        _("term-account credit policy"),
+        max_length=20,
+        choices=CreditPolicy.choices,
+        default=CreditPolicy.CONTACT_SUPPORT,
+    )
+    staff = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="staff_marketplaces",
+        verbose_name=_("support staff"),
+        help_text=_("Classic panel users who work on this marketplace's resellers."),
+    )
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("marketplace")
+
+    def __str__(self) -> str:
+        return f"{self.code} — {self.name}"
+
+
+class Reseller(models.Model):
+    """A reseller account: one marketplace, one currency, one payment model."""
+
+    marketplace = models.ForeignKey(
+        Marketplace, on_delete=models.PROTECT, related_name="resellers"
+    )
+    name = models.CharField(_("name"), max_length=200)
+    currency = models.CharField(_("currency"), max_length=3)
+    payment_model = models.CharField(
+        _("payment model"), max_length=10, choices=PaymentModel.choices
+    )
+    users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        through="ResellerMembership",
+        related_name="resellers",
+        blank=True,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("reseller account")
+        indexes = [models.Index(fields=["marketplace", "name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_prepaid(self) -> bool:
+        return self.payment_model == PaymentModel.PREPAID
+
+
+class ResellerMembership(models.Model):
+    """A reseller-panel user; each user belongs to one reseller at most."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership"
+    )
+    reseller = models.ForeignKey(
+        Reseller, on_delete=models.CASCADE, related_name="memberships"
+    )
+
+    class Meta:
+        verbose_name = _("reseller user")
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.reseller}"
+
+
+class Operation(models.Model):
+    """One reseller payment, automatic application run or staff action.
+
+    It groups the allocations (or reversals) it made, so support can revert it
+    as a whole, and keeps the outcome shown on the receipt.
+    """
+
+    class Kind(models.TextChoices):
+        PAYMENT = "payment", _("Reseller payment")
+        AUTO_APPLY = "auto_apply", _("Automatic application")
+        LINK = "link", _("Manual link")
+        UNLINK = "unlink", _("Manual unlink")
+        REVERT = "revert", _("Revert")
+
+    class Status(models.TextChoices):
+        COMPLETED = "completed", _("Completed")
+        CHARGING = "charging", _("Card charge in progress")
+        DECLINED = "declined", _("Card declined")
+        AWAITING_TRANSFER = "awaiting_transfer", _("Awaiting bank transfer")
+
+    class PaymentMethod(models.TextChoices):
+        CARD = "card", _("Card")
+        BANK_TRANSFER = "bank_transfer", _("Bank transfer")
+
+    reseller = models.ForeignKey(
+        Reseller, on_delete=models.PROTECT, related_name="operations"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.COMPLETED
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    source = models.CharField(max_length=20, choices=Source.choices)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # Payments: the reseller's request and what came of it.
+    # NULL (not "") for operations without a key, so the unique constraint
+    # below only covers keyed payment requests.
+    idempotency_key = models.CharField(  # noqa: DJ001
+        max_length=64, null=True, blank=True
+    )
+    request_hash = models.CharField(max_length=64, blank=True)
+    document_ids = models.JSONField(default=list, blank=True)
+    use_credit = models.BooleanField(default=False)
+    payment_method = models.CharField(
+        max_length=20, choices=PaymentMethod.choices, blank=True
+    )
+    credit_applied = AmountField(default=0)
+    amount_to_charge = AmountField(default=0)
+    amount_charged = AmountField(default=0)
+    amount_left_open = AmountField(default=0)
+    transfer_reference = models.CharField(max_length=40, blank=True)
+    gateway_reference = models.CharField(max_length=100, blank=True)
+    message = models.TextField(blank=True)
+    reverts = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reverted_by",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reseller", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="operation_idempotency_key_unique_per_reseller",
+            ),
+            models.CheckConstraint(
+                condition=Q(credit_applied__gte=0)
+                & Q(amount_to_charge__gte=0)
+                & Q(amount_charged__gte=0)
+                & Q(amount_left_open__gte=0),
+                name="operation_amounts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_charged__lte=F("amount_to_charge")),
+                name="operation_charged_at_most_requested",
+            ),
+        ]
+        indexes = [models.Index(fields=["reseller", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.get_kind_display()}"
+
+    @property
+    def reference(self) -> str:
+        return f"OP-{self.pk:08d}" if self.pk else "OP-new"
+
+
+class Document(models.Model):
+    """An AR document. Debit documents are paid; credit documents pay.
+
+    ``open_amount`` is what is still unpaid (debit) or unapplied (credit).
+    The reseller's currency is the document's currency.
+    """
+
+    reseller = models.ForeignKey(
+        Reseller, on_delete=models.PROTECT, related_name="documents"
+    )
+    # Denormalised from the reseller so numbers can be unique per marketplace.
+    marketplace = models.ForeignKey(
+        Marketplace, on_delete=models.PROTECT, related_name="+"
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=DocumentKind.choices)
+    number = models.CharField(_("number"), max_length=64)
+    issue_date = models.DateField(_("issue date"))
+    due_date = models.DateField(_("due date"), null=True, blank=True)
+    total = AmountField(_("total"))
+    open_amount = AmountField(_("open amount"))
+    description = models.CharField(_("description"), max_length=500, blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices)
+    # The payment operation whose card charge created this payment document.
+    operation = models.ForeignKey(
+        Operation,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="created_documents",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["issue_date", "number"]
+        verbose_name = _("AR document")
+        permissions = [
+            ("link_documents", _("Can link, unlink and revert AR documents")),
+            ("issue_credit_memo", _("Can issue credit memos")),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["marketplace", "number"],
+                name="document_number_unique_per_marketplace",
+            ),
+            models.CheckConstraint(
+                condition=Q(total__gt=0), name="document_total_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(open_amount__gte=0), name="document_open_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(open_amount__lte=F("total")),
+                name="document_open_at_most_total",
+            ),
+            models.CheckConstraint(
+                condition=Q(due_date__isnull=True) | Q(due_date__gte=F("issue_date")),
+                name="document_due_not_before_issue",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=[k.value for k in DocumentKind]),
+                name="document_kind_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["reseller", "kind", "issue_date", "number"],
+                name="document_reseller_kind_idx",
+            ),
+            models.Index(
+                fields=["reseller", "issue_date", "number"],
+                name="document_reseller_date_idx",
+            ),
+            models.Index(
+                fields=["reseller", "due_date"],
+                condition=Q(open_amount__gt=0),
+                name="document_reseller_open_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.number}"
+
+    @property
+    def is_debit(self) -> bool:
+        return self.kind in DEBIT_KINDS
+
+    @property
+    def is_credit(self) -> bool:
+        return self.kind in CREDIT_KINDS
+
+    @property
+    def currency(self) -> str:
+        return self.reseller.currency
+
+    @property
+    def applied_amount(self):
+        """Return how much of the document has been paid or applied."""
+        return self.total - self.open_amount
+
+
+class Allocation(models.Model):
+    """An amount of one credit document applied to one debit document."""
+
+    reseller = models.ForeignKey(
+        Reseller, on_delete=models.PROTECT, related_name="allocations"
+    )
+    credit = models.ForeignKey(
+        Document, on_delete=models.PROTECT, related_name="allocations_out"
+    )
+    debit = models.ForeignKey(
+        Document, on_delete=models.PROTECT, related_name="allocations_in"
+    )
+    amount = AmountField(_("amount"))
+    operation = models.ForeignKey(
+        Operation, on_delete=models.PROTECT, related_name="allocations"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="allocation_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=~Q(credit=F("debit")), name="allocation_two_documents"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.credit.number} → {self.debit.number}"
+
+    @property
+    def source(self) -> str:
+        """Return how the allocation was made: payment, automatic or staff."""
+        return self.operation.get_kind_display()
+
+
+class Reversal(models.Model):
+    """The unlinking of one allocation: who, when and why. One at most."""
+
+    reseller = models.ForeignKey(
+        Reseller, on_delete=models.PROTECT, related_name="reversals"
+    )
+    allocation = models.OneToOneField(
+        Allocation, on_delete=models.PROTECT, related_name="reversal"
+    )
+    operation = models.ForeignKey(
+        Operation, on_delete=models.PROTECT, related_name="reversals"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Reversal of allocation {self.allocation_id}"
+
+
+class AuditEvent(models.Model):
+    """One entry of the audit trail: every change, with actor, source, reason."""
+
+    class Action(models.TextChoices):
+        DOCUMENT_POSTED = "document_posted", _("Document posted")
+        CREDIT_MEMO_ISSUED = "credit_memo_issued", _("Credit memo issued")
+        CREDIT_APPLIED = "credit_applied", _("Credit applied automatically")
+        PAYMENT_STARTED = "payment_started", _("Payment submitted")
+        PAYMENT_CHARGED = "payment_charged", _("Card charged")
+        PAYMENT_DECLINED = "payment_declined", _("Card declined")
+        DOCUMENTS_LINKED = "documents_linked", _("Documents linked")
+        ALLOCATION_UNLINKED = "allocation_unlinked", _("Allocation unlinked")
+        OPERATION_REVERTED = "operation_reverted", _("Operation reverted")
+
+    reseller = models.ForeignKey(
+        Reseller, on_delete=models.PROTECT, related_name="audit_events"
+    )
+    action = models.CharField(max_length=30, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    source = models.CharField(max_length=20, choices=Source.choices)
+    reason = models.TextField(blank=True)
+    operation = models.ForeignKey(
+        Operation, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    document = models.ForeignKey(
+        Document, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    amount = AmountField(null=True, blank=True)
+    summary = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["reseller", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.summary

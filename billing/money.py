@@ -1,0 +1,103 @@
+"""Exact money: parsing, quantizing and formatting amounts per currency.
+
+Amounts are ``Decimal`` everywhere. A currency's minor unit comes from ISO 4217
+(through babel): JPY has 0 decimals, USD and EUR 2, KWD 3. Input with more
+digits than the currency allows is rejected, never rounded.
+"""
+
+from decimal import Decimal, InvalidOperation
+
+from babel.numbers import format_currency, get_currency_precision
+
+from billing.exceptions import InvalidAmount
+
+# The ledger stores amounts in thousandths of a unit, so no supported currency
+# may have more than three decimals.
+MAX_EXPONENT = 3
+
+
+def currency_exponent(currency: str) -> int:
+    """Return the number of decimals of ``currency``'s minor unit."""
+    return get_currency_precision(currency.upper())
+
+
+def minor_unit(currency: str) -> Decimal:
+    """Return the smallest amount of ``currency``: 0.01 for USD, 1 for JPY."""
+    return Decimal(1).scaleb(-currency_exponent(currency))
+
+
+def is_supported_currency(currency: str) -> bool:
+    """Return True for a three-letter ISO code the ledger can store exactly."""
+    code = currency.upper()
+    if len(code) != 3 or not code.isalpha():
+        return False
+    try:
+        from babel.numbers import get_currency_name
+
+        known = get_currency_name(code, locale="en") != code
+    except Exception:  # babel raises several types for unknown codes
+        return False
+    return known and currency_exponent(code) <= MAX_EXPONENT
+
+
+def quantize(amount: Decimal, currency: str) -> Decimal:
+    """Return ``amount`` at ``currency``'s minor unit, refusing lost digits.
+
+    ``Decimal("10.5")`` becomes ``Decimal("10.50")`` in USD; ``Decimal("10.505")``
+    raises :class:`InvalidAmount` instead of being rounded.
+    """
+    if not isinstance(amount, Decimal):
+        raise TypeError("money amounts must be Decimal")
+    if not amount.is_finite():
+        raise InvalidAmount(InvalidAmount.message)
+    unit = minor_unit(currency)
+    try:
+        exact = amount.quantize(unit)
+    except InvalidOperation as exc:
+        raise InvalidAmount(InvalidAmount.message) from exc
+    if exact != amount:
+        raise InvalidAmount(
+            InvalidAmount.too_many_digits.format(
+                currency=currency, places=currency_exponent(currency)
+            ),
+            code=InvalidAmount.code_too_many_digits,
+        )
+    return exact
+
+
+def parse_amount(value: object, currency: str, *, allow_zero: bool = False) -> Decimal:
+    """Parse a user- or file-supplied amount into an exact positive Decimal.
+
+    Accepts ``Decimal``, ``int`` and strings such as ``"1234.50"`` (surrounding
+    spaces and thousands separators ``,`` or ``_`` are not accepted: a file or
+    form should send plain digits). Floats are refused outright.
+    """
+    if isinstance(value, bool) or isinstance(value, float):
+        raise InvalidAmount(InvalidAmount.message)
+    if isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text or any(ch not in "0123456789.-+" for ch in text):
+            raise InvalidAmount(InvalidAmount.message)
+        try:
+            amount = Decimal(text)
+        except InvalidOperation as exc:
+            raise InvalidAmount(InvalidAmount.message) from exc
+    else:
+        raise InvalidAmount(InvalidAmount.message)
+    amount = quantize(amount, currency)
+    if amount < 0 or (amount == 0 and not allow_zero):
+        raise InvalidAmount(
+            InvalidAmount.not_positive, code=InvalidAmount.code_not_positive
+        )
+    return amount
+
+
+def format_money(amount: Decimal, currency: str, locale: str = "en_US") -> str:
+    """Return ``amount`` as a person reads it: ``$1,234.50``, ``1.234,50 €``."""
+    return format_currency(
+        amount, currency.upper(), locale=locale.replace("-", "_"), currency_digits=True
+    )

@@ -1,0 +1,327 @@
+"""Every read of the ledger, already scoped to a reseller or to a staff user.
+
+Views never build ledger querysets themselves: they ask here, so a reseller
+can only ever see its own rows and staff only their marketplaces' resellers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
+
+from billing.fields import AmountField
+from billing.models import (
+    CREDIT_KINDS,
+    DEBIT_KINDS,
+    Allocation,
+    AuditEvent,
+    Document,
+    DocumentKind,
+    Marketplace,
+    Operation,
+    Reseller,
+    Reversal,
+)
+
+ZERO = Decimal(0)
+User = AbstractBaseUser | AnonymousUser
+
+
+# --- who sees what -----------------------------------------------------------
+
+
+def reseller_for_user(user: User) -> Reseller | None:
+    """Return the reseller account a reseller-panel user belongs to, or None."""
+    if not user.is_authenticated:
+        return None
+    return (
+        Reseller.objects.select_related("marketplace")
+        .filter(memberships__user=user)
+        .first()
+    )
+
+
+def marketplaces_for_staff(user: User) -> QuerySet[Marketplace]:
+    """Return the marketplaces a classic-panel user works on (all for superusers)."""
+    if not user.is_authenticated or not user.is_active:
+        return Marketplace.objects.none()
+    if user.is_superuser:
+        return Marketplace.objects.all()
+    return Marketplace.objects.filter(staff=user)
+
+
+def resellers_for_staff(user: User) -> QuerySet[Reseller]:
+    """Return the resellers of the staff user's marketplaces."""
+    return Reseller.objects.select_related("marketplace").filter(
+        marketplace__in=marketplaces_for_staff(user)
+    )
+
+
+# --- documents ---------------------------------------------------------------
+
+
+def documents_for_reseller(reseller: Reseller) -> QuerySet[Document]:
+    """Return every AR document of the reseller, oldest first."""
+    return Document.objects.filter(reseller=reseller).order_by(
+        "issue_date", "number", "id"
+    )
+
+
+def unpaid_documents(reseller: Reseller) -> QuerySet[Document]:
+    """Return invoices and debit memos with an open amount, oldest first."""
+    return documents_for_reseller(reseller).filter(
+        kind__in=DEBIT_KINDS, open_amount__gt=0
+    )
+
+
+def open_credits(reseller: Reseller) -> QuerySet[Document]:
+    """Return payments and credit memos with something left to apply."""
+    return documents_for_reseller(reseller).filter(
+        kind__in=CREDIT_KINDS, open_amount__gt=0
+    )
+
+
+def _amount_sum(expression, **kwargs) -> Coalesce:
+    return Coalesce(
+        Sum(expression, **kwargs),
+        Value(0, output_field=AmountField()),
+        output_field=AmountField(),
+    )
+
+
+def credit_balance(reseller: Reseller) -> Decimal:
+    """Return the open amounts of the reseller's payments and credit memos."""
+    return open_credits(reseller).aggregate(total=_amount_sum("open_amount"))["total"]
+
+
+class DocumentStatus:
+    """The status labels of documents, as staff and as resellers see them."""
+
+    OPEN = "open"
+    PARTLY_PAID = "partly_paid"
+    PAID = "paid"
+    UNAPPLIED = "unapplied"
+    PARTLY_APPLIED = "partly_applied"
+    APPLIED = "applied"
+    CLOSED = "closed"
+
+    labels = {
+        OPEN: _("Open"),
+        PARTLY_PAID: _("Partly paid"),
+        PAID: _("Paid"),
+        UNAPPLIED: _("Unapplied"),
+        PARTLY_APPLIED: _("Partly applied"),
+        APPLIED: _("Applied"),
+        CLOSED: _("Closed"),
+    }
+
+
+def document_status(document: Document) -> str:
+    """Return the document's real status, as support staff see it."""
+    if document.is_debit:
+        untouched, partly, done = (
+            DocumentStatus.OPEN,
+            DocumentStatus.PARTLY_PAID,
+            DocumentStatus.PAID,
+        )
+    else:
+        untouched, partly, done = (
+            DocumentStatus.UNAPPLIED,
+            DocumentStatus.PARTLY_APPLIED,
+            DocumentStatus.APPLIED,
+        )
+    if document.open_amount == 0:
+        return done
+    if document.open_amount == document.total:
+        return untouched
+    return partly
+
+
+def reseller_document_status(document: Document) -> str:
+    """Return the status a reseller sees: a credit memo is always "Closed".
+
+    A credit memo's value lives in the credit balance, which the reseller
+    uses as a whole; the memo itself is not something the reseller manages.
+    """
+    if document.kind == DocumentKind.CREDIT_MEMO:
+        return DocumentStatus.CLOSED
+    return document_status(document)
+
+
+def status_filter(status: str, *, for_reseller: bool) -> Q:
+    """Return the queryset condition for documents showing ``status``."""
+    memo = Q(kind=DocumentKind.CREDIT_MEMO)
+    debit = Q(kind__in=DEBIT_KINDS)
+    credit = Q(kind__in=CREDIT_KINDS)
+    if for_reseller:
+        if status == DocumentStatus.CLOSED:
+            return memo
+        credit &= ~memo
+    untouched = Q(open_amount=F("total"))
+    done = Q(open_amount=0)
+    partly = Q(open_amount__gt=0) & Q(open_amount__lt=F("total"))
+    conditions = {
+        DocumentStatus.OPEN: debit & untouched,
+        DocumentStatus.PARTLY_PAID: debit & partly,
+        DocumentStatus.PAID: debit & done,
+        DocumentStatus.UNAPPLIED: credit & untouched,
+        DocumentStatus.PARTLY_APPLIED: credit & partly,
+        DocumentStatus.APPLIED: credit & done,
+    }
+    return conditions.get(status, Q(pk__in=[]))
+
+
+def allocations_for_document(document: Document) -> QuerySet[Allocation]:
+    """Return every allocation touching the document, reversed ones included."""
+    return (
+        Allocation.objects.filter(
+            Q(credit=document) | Q(debit=document), reseller_id=document.reseller_id
+        )
+        .select_related(
+            "credit",
+            "debit",
+            "operation",
+            "created_by",
+            "reversal",
+            "reversal__actor",
+        )
+        .order_by("created_at", "id")
+    )
+
+
+def operations_for_reseller(reseller: Reseller) -> QuerySet[Operation]:
+    """Return the reseller's operations, newest first, with reversal state."""
+    return (
+        Operation.objects.filter(reseller=reseller)
+        .select_related("actor", "reverts", "reseller")
+        .annotate(
+            has_active_allocations=Exists(
+                Allocation.objects.filter(
+                    operation=OuterRef("pk"), reversal__isnull=True
+                )
+            )
+        )
+    )
+
+
+def allocations_of_operation(operation: Operation) -> QuerySet[Allocation]:
+    """Return what an operation applied, with reversal state."""
+    return (
+        Allocation.objects.filter(
+            operation=operation, reseller_id=operation.reseller_id
+        )
+        .select_related("credit", "debit", "reversal", "reversal__actor")
+        .order_by("id")
+    )
+
+
+def reversals_of_operation(operation: Operation) -> QuerySet[Reversal]:
+    """Return what an unlink or revert operation reversed."""
+    return (
+        Reversal.objects.filter(operation=operation, reseller_id=operation.reseller_id)
+        .select_related("allocation__credit", "allocation__debit")
+        .order_by("id")
+    )
+
+
+def audit_events_for_reseller(reseller: Reseller) -> QuerySet[AuditEvent]:
+    """Return the reseller's audit trail, newest first."""
+    return AuditEvent.objects.filter(reseller=reseller).select_related(
+        "actor", "operation", "document"
+    )
+
+
+# --- the account at a glance -------------------------------------------------
+
+AGING_BUCKETS = (
+    ("current", _("Not yet due"), None, 0),
+    ("1_30", _("1–30 days"), 1, 30),
+    ("31_60", _("31–60 days"), 31, 60),
+    ("61_90", _("61–90 days"), 61, 90),
+    ("90_plus", _("Over 90 days"), 91, None),
+)
+
+
+@dataclass(frozen=True)
+class AgingBucket:
+    key: str
+    label: str
+    amount: Decimal
+    count: int
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    """What the reseller owes and can use, for the Home page and support."""
+
+    currency: str
+    unpaid_count: int
+    total_due: Decimal
+    overdue_count: int
+    overdue_amount: Decimal
+    next_due_date: date | None
+    credit_balance: Decimal
+    unapplied_payments: Decimal
+    open_credit_memos: Decimal
+    aging: tuple[AgingBucket, ...]
+
+
+def account_summary(reseller: Reseller, *, today: date) -> AccountSummary:
+    """Return the reseller's figures in two aggregate queries."""
+    unpaid = unpaid_documents(reseller).order_by()
+    aggregates = {
+        "count": Count("id"),
+        "due": _amount_sum("open_amount"),
+        "overdue_count": Count("id", filter=Q(due_date__lt=today)),
+        "overdue": _amount_sum("open_amount", filter=Q(due_date__lt=today)),
+        "next_due": Min("due_date", filter=Q(due_date__gte=today)),
+    }
+    for key, _label, low, high in AGING_BUCKETS:
+        condition = _aging_condition(today, low, high)
+        aggregates[f"aging_{key}"] = _amount_sum("open_amount", filter=condition)
+        aggregates[f"aging_{key}_count"] = Count("id", filter=condition)
+    debit = unpaid.aggregate(**aggregates)
+    credit = (
+        open_credits(reseller)
+        .order_by()
+        .aggregate(
+            payments=_amount_sum("open_amount", filter=Q(kind=DocumentKind.PAYMENT)),
+            memos=_amount_sum("open_amount", filter=Q(kind=DocumentKind.CREDIT_MEMO)),
+        )
+    )
+    return AccountSummary(
+        currency=reseller.currency,
+        unpaid_count=debit["count"],
+        total_due=debit["due"],
+        overdue_count=debit["overdue_count"],
+        overdue_amount=debit["overdue"],
+        next_due_date=debit["next_due"],
+        credit_balance=credit["payments"] + credit["memos"],
+        unapplied_payments=credit["payments"],
+        open_credit_memos=credit["memos"],
+        aging=tuple(
+            AgingBucket(
+                key, str(label), debit[f"aging_{key}"], debit[f"aging_{key}_count"]
+            )
+            for key, label, _low, _high in AGING_BUCKETS
+        ),
+    )
+
+
+def _aging_condition(today: date, low: int | None, high: int | None) -> Q:
+    """Documents ``low``..``high`` days past due (None: not yet due / open end).
+
+    A document without a due date counts as not yet due.
+    """
+    if low is None:
+        return Q(due_date__isnull=True) | Q(due_date__gte=today)
+    condition = Q(due_date__lte=today - timedelta(days=low))
+    if high is not None:
+        condition &= Q(due_date__gte=today - timedelta(days=high))
+    return condition

@@ -1,0 +1,29 @@
+"""Every write to the ledger: one function per action, one transaction each.
+
+Each service locks the reseller first, validates against fresh balances, and
+writes its audit entry in the same transaction. Refusals raise a
+:class:`billing.exceptions.BillingError` and change nothing.
+"""
+
+from billing.services.documents import issue_credit_memo, post_document
+from billing.services.links import link_documents, revert_operation, unlink_allocation
+from billing.services.payments import (
+    PaymentPlan,
+    PlanLine,
+    credit_allowed,
+    pay_documents,
+    preview_payment,
+)
+
+__all__ = [
+    "PaymentPlan",
+    "PlanLine",
+    "credit_allowed",
+    "issue_credit_memo",
+    "link_documents",
+    "pay_documents",
+    "post_document",
+    "preview_payment",
+    "revert_operation",
+    "unlink_allocation",
+]

@@ -1,0 +1,203 @@
+"""Building blocks shared by the services; always called under the lock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q
+
+from billing.allocation_policy import OpenItem, PlannedAllocation, plan_allocations
+from billing.exceptions import ReasonRequired
+from billing.models import (
+    CREDIT_KINDS,
+    DEBIT_KINDS,
+    Allocation,
+    AuditEvent,
+    Document,
+    Operation,
+    Reseller,
+    Reversal,
+    Source,
+)
+
+User = AbstractBaseUser
+
+
+def require_reason(reason: str) -> str:
+    """Return the stripped reason, or refuse an empty one."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReasonRequired()
+    return reason
+
+
+def user_or_none(actor: User | None) -> User | None:
+    """Return ``actor`` if it is a saved user (anonymous users record as None)."""
+    return actor if actor is not None and getattr(actor, "pk", None) else None
+
+
+def open_item(document: Document) -> OpenItem:
+    return OpenItem(
+        id=document.pk,
+        number=document.number,
+        issue_date=document.issue_date,
+        open_amount=document.open_amount,
+    )
+
+
+def open_documents(reseller: Reseller, kinds: Iterable[str]) -> list[Document]:
+    """Return the reseller's documents of ``kinds`` with an open amount."""
+    return list(
+        Document.objects.filter(
+            reseller=reseller, kind__in=list(kinds), open_amount__gt=0
+        )
+    )
+
+
+def apply_allocations(
+    *,
+    reseller: Reseller,
+    operation: Operation,
+    planned: Sequence[PlannedAllocation],
+    documents: dict[int, Document],
+    actor: User | None,
+) -> list[Allocation]:
+    """Record the planned allocations and lower both open amounts.
+
+    ``documents`` holds every document the plan names, as loaded under the
+    lock. The database's CHECK constraints back up the arithmetic here.
+    """
+    if not planned:
+        return []
+    allocations = []
+    touched: dict[int, Document] = {}
+    for item in planned:
+        credit = documents[item.credit_id]
+        debit = documents[item.debit_id]
+        if item.amount <= 0 or item.amount > min(credit.open_amount, debit.open_amount):
+            raise AssertionError(f"plan overspends: {item}")
+        credit.open_amount -= item.amount
+        debit.open_amount -= item.amount
+        touched[credit.pk] = credit
+        touched[debit.pk] = debit
+        allocations.append(
+            Allocation(
+                reseller=reseller,
+                credit=credit,
+                debit=debit,
+                amount=item.amount,
+                operation=operation,
+                created_by=actor,
+            )
+        )
+    Document.objects.bulk_update(list(touched.values()), ["open_amount"])
+    return Allocation.objects.bulk_create(allocations)
+
+
+def reverse_allocations(
+    *,
+    reseller: Reseller,
+    operation: Operation,
+    allocations: Sequence[Allocation],
+    actor: User | None,
+    reason: str,
+) -> list[Reversal]:
+    """Unlink ``allocations`` (loaded with their documents under the lock)."""
+    touched: dict[int, Document] = {}
+    for allocation in allocations:
+        credit = touched.setdefault(allocation.credit_id, allocation.credit)
+        debit = touched.setdefault(allocation.debit_id, allocation.debit)
+        credit.open_amount += allocation.amount
+        debit.open_amount += allocation.amount
+    Document.objects.bulk_update(list(touched.values()), ["open_amount"])
+    return Reversal.objects.bulk_create(
+        Reversal(
+            reseller=reseller,
+            allocation=allocation,
+            operation=operation,
+            actor=actor,
+            reason=reason,
+        )
+        for allocation in allocations
+    )
+
+
+def active_allocations(**filters) -> list[Allocation]:
+    """Return allocations not yet unlinked, with their documents."""
+    return list(
+        Allocation.objects.filter(Q(reversal__isnull=True), **filters)
+        .select_related("credit", "debit")
+        .order_by("id")
+    )
+
+
+def auto_apply(
+    *, reseller: Reseller, actor: User | None, source: str
+) -> Operation | None:
+    """Apply the reseller's open credit to its open debits, by the policy.
+
+    Used for prepaid accounts each time a document is posted. Returns the
+    automatic-application operation, or None when there was nothing to apply.
+    """
+    credits = open_documents(reseller, CREDIT_KINDS)
+    if not credits:
+        return None
+    debits = open_documents(reseller, DEBIT_KINDS)
+    planned = plan_allocations(map(open_item, credits), map(open_item, debits))
+    if not planned:
+        return None
+    applied = sum((item.amount for item in planned), Decimal(0))
+    operation = Operation.objects.create(
+        reseller=reseller,
+        kind=Operation.Kind.AUTO_APPLY,
+        actor=actor,
+        source=source,
+        credit_applied=applied,
+    )
+    documents = {doc.pk: doc for doc in (*credits, *debits)}
+    apply_allocations(
+        reseller=reseller,
+        operation=operation,
+        planned=planned,
+        documents=documents,
+        actor=actor,
+    )
+    record(
+        reseller=reseller,
+        action=AuditEvent.Action.CREDIT_APPLIED,
+        actor=actor,
+        source=source,
+        operation=operation,
+        amount=applied,
+        summary=f"Applied {applied} {reseller.currency} of credit to "
+        f"{len({p.debit_id for p in planned})} document(s) automatically",
+    )
+    return operation
+
+
+def record(
+    *,
+    reseller: Reseller,
+    action: str,
+    actor: User | None,
+    source: str,
+    summary: str,
+    reason: str = "",
+    operation: Operation | None = None,
+    document: Document | None = None,
+    amount: Decimal | None = None,
+) -> AuditEvent:
+    """Write one audit-trail entry, in the caller's transaction."""
+    return AuditEvent.objects.create(
+        reseller=reseller,
+        action=action,
+        actor=actor,
+        source=source or Source.SYSTEM,
+        reason=reason,
+        operation=operation,
+        document=document,
+        amount=amount,
+        summary=summary[:500],
+    )

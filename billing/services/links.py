@@ -1,0 +1,206 @@
+"""Support staff's manual work on the ledger: link, unlink, revert."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing.allocation_policy import PlannedAllocation
+from billing.exceptions import (
+    AlreadyReversed,
+    AmountExceedsOpen,
+    DifferentResellers,
+    NothingToRevert,
+    NotRevertible,
+    WrongDocumentKind,
+)
+from billing.locking import lock_reseller
+from billing.models import (
+    CREDIT_KINDS,
+    DEBIT_KINDS,
+    Allocation,
+    AuditEvent,
+    Document,
+    Operation,
+    Reversal,
+    Source,
+)
+from billing.money import format_money, parse_amount
+from billing.services._ledger import (
+    User,
+    active_allocations,
+    apply_allocations,
+    record,
+    require_reason,
+    reverse_allocations,
+    user_or_none,
+)
+
+REVERTIBLE_KINDS = (
+    Operation.Kind.PAYMENT,
+    Operation.Kind.AUTO_APPLY,
+    Operation.Kind.LINK,
+)
+
+
+def link_documents(
+    *,
+    credit: Document,
+    debit: Document,
+    amount: Decimal | str | int,
+    actor: User,
+    reason: str,
+    source: str = Source.CLASSIC_PANEL,
+) -> Allocation:
+    """Apply ``amount`` of an open credit to an open debit of the same reseller.
+
+    Any amount up to both open amounts is allowed: this is how support applies
+    "a credit less than my invoices".
+    """
+    reason = require_reason(reason)
+    if credit.reseller_id != debit.reseller_id:
+        raise DifferentResellers()
+    actor = user_or_none(actor)
+    with transaction.atomic(durable=True):
+        reseller = lock_reseller(credit.reseller_id)
+        documents = Document.objects.in_bulk([credit.pk, debit.pk])
+        credit, debit = documents[credit.pk], documents[debit.pk]
+        if credit.kind not in CREDIT_KINDS or debit.kind not in DEBIT_KINDS:
+            raise WrongDocumentKind()
+        value = parse_amount(amount, reseller.currency)
+        for document in (credit, debit):
+            if value > document.open_amount:
+                raise AmountExceedsOpen(
+                    AmountExceedsOpen.message.format(document=document.number)
+                )
+        operation = Operation.objects.create(
+            reseller=reseller,
+            kind=Operation.Kind.LINK,
+            actor=actor,
+            source=source,
+            reason=reason,
+            credit_applied=value,
+            completed_at=timezone.now(),
+        )
+        (allocation,) = apply_allocations(
+            reseller=reseller,
+            operation=operation,
+            planned=[PlannedAllocation(credit.pk, debit.pk, value)],
+            documents=documents,
+            actor=actor,
+        )
+        record(
+            reseller=reseller,
+            action=AuditEvent.Action.DOCUMENTS_LINKED,
+            actor=actor,
+            source=source,
+            reason=reason,
+            operation=operation,
+            document=debit,
+            amount=value,
+            summary=f"Linked {format_money(value, reseller.currency)} of "
+            f"{credit.number} to {debit.number}",
+        )
+    return allocation
+
+
+def unlink_allocation(
+    *,
+    allocation: Allocation,
+    actor: User,
+    reason: str,
+    source: str = Source.CLASSIC_PANEL,
+) -> Reversal:
+    """Reverse one allocation; both open amounts are restored, history stays."""
+    reason = require_reason(reason)
+    actor = user_or_none(actor)
+    with transaction.atomic(durable=True):
+        reseller = lock_reseller(allocation.reseller_id)
+        active = active_allocations(pk=allocation.pk, reseller=reseller)
+        if not active:
+            raise AlreadyReversed()
+        (allocation,) = active
+        operation = Operation.objects.create(
+            reseller=reseller,
+            kind=Operation.Kind.UNLINK,
+            actor=actor,
+            source=source,
+            reason=reason,
+            completed_at=timezone.now(),
+        )
+        (reversal,) = reverse_allocations(
+            reseller=reseller,
+            operation=operation,
+            allocations=active,
+            actor=actor,
+            reason=reason,
+        )
+        record(
+            reseller=reseller,
+            action=AuditEvent.Action.ALLOCATION_UNLINKED,
+            actor=actor,
+            source=source,
+            reason=reason,
+            operation=operation,
+            document=allocation.debit,
+            amount=allocation.amount,
+            summary=f"Unlinked {format_money(allocation.amount, reseller.currency)}"
+            f" of {allocation.credit.number} from {allocation.debit.number}",
+        )
+    return reversal
+
+
+def revert_operation(
+    *,
+    operation: Operation,
+    actor: User,
+    reason: str,
+    source: str = Source.CLASSIC_PANEL,
+) -> Operation:
+    """Unlink every allocation an operation made that is still in place.
+
+    Returns the revert operation. Card charges stay: their payment document
+    becomes unapplied credit of the reseller.
+    """
+    reason = require_reason(reason)
+    actor = user_or_none(actor)
+    with transaction.atomic(durable=True):
+        reseller = lock_reseller(operation.reseller_id)
+        target = Operation.objects.get(pk=operation.pk, reseller=reseller)
+        if target.kind not in REVERTIBLE_KINDS:
+            raise NotRevertible()
+        active = active_allocations(operation=target)
+        if not active:
+            raise NothingToRevert()
+        revert = Operation.objects.create(
+            reseller=reseller,
+            kind=Operation.Kind.REVERT,
+            actor=actor,
+            source=source,
+            reason=reason,
+            reverts=target,
+            completed_at=timezone.now(),
+        )
+        reverse_allocations(
+            reseller=reseller,
+            operation=revert,
+            allocations=active,
+            actor=actor,
+            reason=reason,
+        )
+        total = sum((a.amount for a in active), Decimal(0))
+        record(
+            reseller=reseller,
+            action=AuditEvent.Action.OPERATION_REVERTED,
+            actor=actor,
+            source=source,
+            reason=reason,
+            operation=revert,
+            amount=total,
+            summary=f"Reverted {target.reference} ({target.get_kind_display()}): "
+            f"{len(active)} allocation(s), "
+            f"{format_money(total, reseller.currency)}",
+        )
+    return revert

@@ -1,0 +1,466 @@
+"""Paying documents: preview the plan, then pay it — once.
+
+A payment runs in up to two short transactions so that no card is charged
+while the reseller's ledger is locked:
+
+1. under the lock: replay an earlier request with the same idempotency key,
+   or re-plan from fresh balances, refuse a stale preview, apply the credit
+   part and record what is left to charge;
+2. the card is charged through the gateway, with no lock held;
+3. under the lock again: the charge becomes a payment document allocated to
+   the selected documents, or the decline is recorded.
+
+A failure inside a step rolls that step back whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from billing.allocation_policy import (
+    OpenItem,
+    PlannedAllocation,
+    plan_allocations,
+    policy_order,
+    remaining_after,
+)
+from billing.exceptions import (
+    CardRequired,
+    CreditNotAllowed,
+    DocumentNotFound,
+    DocumentNotPayable,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+    InvalidPaymentMethod,
+    NothingSelected,
+    PaymentInProgress,
+    StalePreview,
+)
+from billing.gateways import get_gateway
+from billing.locking import lock_reseller
+from billing.models import (
+    CREDIT_KINDS,
+    DEBIT_KINDS,
+    AuditEvent,
+    CreditPolicy,
+    Document,
+    DocumentKind,
+    Operation,
+    PaymentModel,
+    Reseller,
+    Source,
+)
+from billing.services._ledger import (
+    User,
+    apply_allocations,
+    auto_apply,
+    open_documents,
+    open_item,
+    record,
+    user_or_none,
+)
+
+ZERO = Decimal(0)
+MAX_KEY_LENGTH = 64
+MAX_DOCUMENTS_PER_PAYMENT = 1000
+
+
+@dataclass(frozen=True)
+class PlanLine:
+    """One selected document: what credit pays on it and what remains."""
+
+    document: Document
+    credit_applied: Decimal
+    remainder: Decimal
+
+
+@dataclass(frozen=True)
+class PaymentPlan:
+    """What paying the selection would do, as shown to the reseller."""
+
+    reseller: Reseller
+    lines: tuple[PlanLine, ...]
+    allocations: tuple[PlannedAllocation, ...]
+    credits: dict[int, Document] = field(repr=False)
+    use_credit: bool
+    credit_allowed: bool
+    credit_balance: Decimal
+    fingerprint: str
+
+    @property
+    def documents(self) -> list[Document]:
+        return [line.document for line in self.lines]
+
+    @property
+    def total_selected(self) -> Decimal:
+        return sum((line.document.open_amount for line in self.lines), ZERO)
+
+    @property
+    def credit_applied(self) -> Decimal:
+        return sum((line.credit_applied for line in self.lines), ZERO)
+
+    @property
+    def remainder(self) -> Decimal:
+        return sum((line.remainder for line in self.lines), ZERO)
+
+    @property
+    def credit_refusal(self) -> str:
+        """Return why credit cannot be used here ("" when it can)."""
+        return "" if self.credit_allowed else CreditNotAllowed.code
+
+    @property
+    def allocation_rows(self) -> list[tuple[Document, Document, Decimal]]:
+        """Return (credit document, debit document, amount) for display."""
+        debits = {line.document.pk: line.document for line in self.lines}
+        return [
+            (self.credits[a.credit_id], debits[a.debit_id], a.amount)
+            for a in self.allocations
+        ]
+
+
+def credit_allowed(reseller: Reseller) -> bool:
+    """Return whether the reseller may pay with its credit balance (rules 3-5)."""
+    return (
+        reseller.payment_model == PaymentModel.PREPAID
+        or reseller.marketplace.term_credit_policy == CreditPolicy.SELF_SERVICE
+    )
+
+
+def preview_payment(
+    *, reseller: Reseller, document_ids: Iterable[int | str], use_credit: bool
+) -> PaymentPlan:
+    """Return what paying the selected documents would do, changing nothing."""
+    ids = _clean_ids(document_ids)
+    reseller = Reseller.objects.select_related("marketplace").get(pk=reseller.pk)
+    return _plan(reseller=reseller, ids=ids, use_credit=use_credit)
+
+
+def pay_documents(
+    *,
+    reseller: Reseller,
+    document_ids: Iterable[int | str],
+    use_credit: bool,
+    payment_method: str,
+    idempotency_key: str,
+    actor: User | None,
+    fingerprint: str | None = None,
+    card_token: str | None = None,
+    source: str = Source.RESELLER_PANEL,
+) -> Operation:
+    """Pay the selected documents: credit first (if chosen), then the method.
+
+    Returns the payment operation. Replaying the same ``idempotency_key``
+    returns the first operation (finishing its card charge if it was cut
+    short) and applies nothing more.
+    """
+    ids = _clean_ids(document_ids)
+    if payment_method not in Operation.PaymentMethod.values:
+        raise InvalidPaymentMethod()
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidIdempotencyKey()
+    actor = user_or_none(actor)
+    request_hash = _request_hash(ids, use_credit, payment_method)
+
+    with transaction.atomic(durable=True):
+        locked = lock_reseller(reseller.pk)
+        operation = Operation.objects.filter(
+            reseller=locked, idempotency_key=key
+        ).first()
+        if operation is not None and operation.request_hash != request_hash:
+            raise IdempotencyKeyReused()
+        if operation is None:
+            operation = _start_payment(
+                reseller=locked,
+                ids=ids,
+                use_credit=use_credit,
+                payment_method=payment_method,
+                key=key,
+                request_hash=request_hash,
+                actor=actor,
+                fingerprint=fingerprint,
+                card_token=card_token,
+                source=source,
+            )
+    if operation.status == Operation.Status.CHARGING and card_token:
+        operation = _charge_card(operation=operation, card_token=card_token)
+    return operation
+
+
+def _start_payment(
+    *,
+    reseller: Reseller,
+    ids: list[int],
+    use_credit: bool,
+    payment_method: str,
+    key: str,
+    request_hash: str,
+    actor: User | None,
+    fingerprint: str | None,
+    card_token: str | None,
+    source: str,
+) -> Operation:
+    """Step 1, under the lock: check the plan and apply its credit part."""
+    if use_credit and not credit_allowed(reseller):
+        raise CreditNotAllowed()
+    plan = _plan(reseller=reseller, ids=ids, use_credit=use_credit)
+    if fingerprint is not None and fingerprint != plan.fingerprint:
+        raise StalePreview(plan)
+    remainder = plan.remainder
+    charging = payment_method == Operation.PaymentMethod.CARD and remainder > 0
+    if charging and not (card_token or "").strip():
+        raise CardRequired()
+    if charging:
+        _refuse_overlapping_charge(reseller, ids)
+
+    if remainder == 0:
+        status = Operation.Status.COMPLETED
+    elif charging:
+        status = Operation.Status.CHARGING
+    else:
+        status = Operation.Status.AWAITING_TRANSFER
+    operation = Operation.objects.create(
+        reseller=reseller,
+        kind=Operation.Kind.PAYMENT,
+        status=status,
+        actor=actor,
+        source=source,
+        idempotency_key=key,
+        request_hash=request_hash,
+        document_ids=ids,
+        use_credit=use_credit,
+        payment_method=payment_method,
+        credit_applied=plan.credit_applied,
+        amount_to_charge=remainder if charging else ZERO,
+        amount_left_open=remainder,
+        completed_at=timezone.now() if status == Operation.Status.COMPLETED else None,
+    )
+    if status == Operation.Status.AWAITING_TRANSFER:
+        operation.transfer_reference = transfer_reference(operation)
+        operation.save(update_fields=["transfer_reference"])
+    documents = {**plan.credits, **{doc.pk: doc for doc in plan.documents}}
+    apply_allocations(
+        reseller=reseller,
+        operation=operation,
+        planned=plan.allocations,
+        documents=documents,
+        actor=actor,
+    )
+    numbers = ", ".join(doc.number for doc in plan.documents)
+    record(
+        reseller=reseller,
+        action=AuditEvent.Action.PAYMENT_STARTED,
+        actor=actor,
+        source=source,
+        operation=operation,
+        amount=plan.total_selected,
+        summary=f"Payment of {numbers}: {plan.credit_applied} from credit, "
+        f"{remainder} by {operation.get_payment_method_display().lower()}",
+    )
+    return operation
+
+
+def _charge_card(*, operation: Operation, card_token: str) -> Operation:
+    """Steps 2 and 3: charge outside the lock, then record the outcome."""
+    currency = operation.reseller.currency
+    result = get_gateway().charge(
+        amount=operation.amount_to_charge,
+        currency=currency,
+        card_token=card_token,
+        idempotency_key=f"{operation.reseller_id}:{operation.idempotency_key}",
+        description=f"{operation.reference} {operation.reseller.name}",
+    )
+    with transaction.atomic(durable=True):
+        reseller = lock_reseller(operation.reseller_id)
+        operation = Operation.objects.select_related("reseller").get(pk=operation.pk)
+        if operation.status != Operation.Status.CHARGING:
+            return operation  # a concurrent retry recorded the outcome already
+        selected = list(
+            Document.objects.filter(
+                reseller=reseller, pk__in=operation.document_ids, open_amount__gt=0
+            )
+        )
+        operation.gateway_reference = result.reference
+        operation.completed_at = timezone.now()
+        if result.succeeded:
+            _record_charge(reseller, operation, selected)
+        else:
+            operation.status = Operation.Status.DECLINED
+            operation.message = result.message
+            operation.amount_left_open = sum(
+                (doc.open_amount for doc in selected), ZERO
+            )
+            record(
+                reseller=reseller,
+                action=AuditEvent.Action.PAYMENT_DECLINED,
+                actor=operation.actor,
+                source=Source.GATEWAY,
+                operation=operation,
+                amount=operation.amount_to_charge,
+                summary=f"Card declined for {operation.amount_to_charge} "
+                f"{currency}: {result.message}",
+            )
+        operation.save()
+    return operation
+
+
+def _record_charge(
+    reseller: Reseller, operation: Operation, selected: Sequence[Document]
+) -> None:
+    """Turn a successful charge into a payment document and allocate it."""
+    amount = operation.amount_to_charge
+    payment = Document.objects.create(
+        reseller=reseller,
+        marketplace_id=reseller.marketplace_id,
+        kind=DocumentKind.PAYMENT,
+        number=f"CARD-{operation.pk:08d}",
+        issue_date=timezone.localdate(),
+        total=amount,
+        open_amount=amount,
+        description=f"Card payment {operation.gateway_reference}",
+        source=Source.GATEWAY,
+        operation=operation,
+    )
+    planned = plan_allocations([open_item(payment)], map(open_item, selected))
+    apply_allocations(
+        reseller=reseller,
+        operation=operation,
+        planned=planned,
+        documents={payment.pk: payment, **{doc.pk: doc for doc in selected}},
+        actor=operation.actor,
+    )
+    operation.status = Operation.Status.COMPLETED
+    operation.amount_charged = amount
+    operation.amount_left_open = sum((doc.open_amount for doc in selected), ZERO)
+    record(
+        reseller=reseller,
+        action=AuditEvent.Action.PAYMENT_CHARGED,
+        actor=operation.actor,
+        source=Source.GATEWAY,
+        operation=operation,
+        document=payment,
+        amount=amount,
+        summary=f"Card charged {amount} {reseller.currency} "
+        f"({operation.gateway_reference}) as payment {payment.number}",
+    )
+    if reseller.is_prepaid and payment.open_amount > 0:
+        # Documents were paid meanwhile: the unused charge is credit, and a
+        # prepaid account's credit is applied at once.
+        auto_apply(reseller=reseller, actor=operation.actor, source=Source.GATEWAY)
+
+
+def _refuse_overlapping_charge(reseller: Reseller, ids: Sequence[int]) -> None:
+    """Refuse a second card charge for documents a pending charge covers."""
+    pending = Operation.objects.filter(
+        reseller=reseller,
+        kind=Operation.Kind.PAYMENT,
+        status=Operation.Status.CHARGING,
+    ).values_list("document_ids", flat=True)
+    wanted = set(ids)
+    if any(wanted.intersection(doc_ids) for doc_ids in pending):
+        raise PaymentInProgress()
+
+
+def _plan(*, reseller: Reseller, ids: list[int], use_credit: bool) -> PaymentPlan:
+    """Plan the payment from the balances as they are now."""
+    selected = list(Document.objects.filter(reseller=reseller, pk__in=ids))
+    if len(selected) != len(ids):
+        raise DocumentNotFound()
+    if any(doc.kind not in DEBIT_KINDS or doc.open_amount <= 0 for doc in selected):
+        raise DocumentNotPayable()
+    allowed = credit_allowed(reseller)
+    credits = open_documents(reseller, CREDIT_KINDS)
+    balance = sum((doc.open_amount for doc in credits), ZERO)
+    by_id = {doc.pk: doc for doc in selected}
+    debit_items = [open_item(doc) for doc in selected]
+    planned: list[PlannedAllocation] = []
+    if use_credit and allowed:
+        planned = plan_allocations(map(open_item, credits), debit_items)
+    lines = tuple(
+        PlanLine(
+            document=by_id[item.id],
+            credit_applied=item.open_amount - left,
+            remainder=left,
+        )
+        for item, left in remaining_after(debit_items, planned)
+    )
+    fingerprint = _fingerprint(
+        reseller=reseller,
+        use_credit=use_credit,
+        debits=debit_items,
+        credits=[(doc.pk, doc.open_amount) for doc in credits],
+        planned=planned,
+    )
+    return PaymentPlan(
+        reseller=reseller,
+        lines=lines,
+        allocations=tuple(planned),
+        credits={doc.pk: doc for doc in credits},
+        use_credit=use_credit and allowed,
+        credit_allowed=allowed,
+        credit_balance=balance,
+        fingerprint=fingerprint,
+    )
+
+
+def _fingerprint(
+    *,
+    reseller: Reseller,
+    use_credit: bool,
+    debits: Sequence[OpenItem],
+    credits: Sequence[tuple[int, Decimal]],
+    planned: Sequence[PlannedAllocation],
+) -> str:
+    """Hash everything the reseller saw: balances in, allocations out."""
+    payload = {
+        "reseller": reseller.pk,
+        "use_credit": bool(use_credit),
+        "debits": [(d.id, str(d.open_amount)) for d in policy_order(debits)],
+        "credits": sorted((pk, str(amount)) for pk, amount in credits),
+        "plan": [(p.credit_id, p.debit_id, str(p.amount)) for p in planned],
+    }
+    return hashlib.sha256(
+        json.dumps(payload, sort_keys=True, default=str).encode()
+    ).hexdigest()
+
+
+def _request_hash(ids: Sequence[int], use_credit: bool, method: str) -> str:
+    payload = json.dumps([sorted(ids), bool(use_credit), method])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _clean_ids(document_ids: Iterable[int | str]) -> list[int]:
+    """Return the selected ids as distinct integers, refusing anything else."""
+    ids: list[int] = []
+    for value in document_ids or ():
+        try:
+            number = int(str(value).strip())
+        except ValueError as exc:
+            raise DocumentNotFound() from exc
+        if number <= 0:
+            raise DocumentNotFound()
+        ids.append(number)
+    ids = sorted(set(ids))
+    if not ids:
+        raise NothingSelected()
+    if len(ids) > MAX_DOCUMENTS_PER_PAYMENT:
+        raise NothingSelected(
+            _("Pay at most %(n)d documents at once.")
+            % {"n": MAX_DOCUMENTS_PER_PAYMENT},
+            code="too_many_documents",
+        )
+    return ids
+
+
+def transfer_reference(operation: Operation) -> str:
+    """Return the reference a bank transfer must quote: ``TR-US-42-00000123``."""
+    reseller = operation.reseller
+    return f"TR-{reseller.marketplace.code}-{reseller.pk}-{operation.pk:08d}"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ResellerPanelConfig(AppConfig):
+    name = "reseller_panel"
+    verbose_name = "Reseller panel"

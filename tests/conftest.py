@@ -1,0 +1,74 @@
+"""Shared fixtures: factories, a live server and a real Chromium browser."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests import factories
+
+CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Playwright's sync API runs an event loop in the test thread; the ORM calls
+# the tests make beside it are ordinary synchronous calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip locally when a real dependency is missing; fail under CI."""
+    if condition:
+        return
+    if CI:
+        pytest.fail(f"{reason} (required when CI=true)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def marketplace(db):
+    return factories.MarketplaceFactory()
+
+
+@pytest.fixture
+def reseller(marketplace):
+    return factories.ResellerFactory(marketplace=marketplace)
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():
+    """One headless Debian Chromium for the whole run, driven by Playwright."""
+    require(shutil.which(CHROMIUM) is not None, f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium_browser, live_server, request):
+    """A fresh browser page; a screenshot is saved as an artifact at the end."""
+    context = chromium_browser.new_context(
+        base_url=live_server.url,
+        locale="en-US",
+        viewport={"width": 1280, "height": 900},
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    ARTIFACTS.mkdir(exist_ok=True)
+    name = request.node.nodeid.replace("/", "_").replace("::", "__")
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    context.close()
