@@ -66,7 +66,8 @@ def post_document(
     ):
         raise InvalidDocument(
             _(
-                "Only invoices and debit memos have a due date, on or after the issue date."
+                "Only invoices and debit memos have a due date, "
+                "on or after the issue date."
             ),
             code="invalid_due_date",
         )
