@@ -104,3 +104,28 @@ def post(
         else None,
         **kwargs,
     )
+
+
+_keys = iter(range(1, 10**9))
+
+
+def pay(
+    reseller: Reseller,
+    documents,
+    *,
+    use_credit: bool = True,
+    payment_method: str = "bank_transfer",
+    idempotency_key: str | None = None,
+    actor=None,
+    **kwargs,
+):
+    """Pay ``documents`` (documents or ids) through the service; keys are new."""
+    return services.pay_documents(
+        reseller=reseller,
+        document_ids=[getattr(doc, "pk", doc) for doc in documents],
+        use_credit=use_credit,
+        payment_method=payment_method,
+        idempotency_key=idempotency_key or f"key-{next(_keys):09d}",
+        actor=actor,
+        **kwargs,
+    )

@@ -1,0 +1,121 @@
+"""Helpers both panels use to list documents: one filter form, one paginator.
+
+The reseller panel and the classic panel show the same kind of list; only
+the statuses they speak of differ (a reseller never sees a credit memo as
+anything but "Closed").
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.paginator import Page, Paginator
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from billing.models import Document, DocumentKind
+from billing.selectors import DocumentStatus, status_filter
+
+PAGE_SIZE = 25
+
+SORTS = {
+    "issue_date": ("issue_date", "number", "id"),
+    "-issue_date": ("-issue_date", "-number", "-id"),
+    "due_date": ("due_date", "number", "id"),
+    "-due_date": ("-due_date", "-number", "-id"),
+    "number": ("number", "id"),
+    "-number": ("-number", "-id"),
+    "total": ("total", "id"),
+    "-total": ("-total", "-id"),
+    "open_amount": ("open_amount", "id"),
+    "-open_amount": ("-open_amount", "-id"),
+}
+
+RESELLER_STATUSES = (
+    DocumentStatus.OPEN,
+    DocumentStatus.PARTLY_PAID,
+    DocumentStatus.PAID,
+    DocumentStatus.UNAPPLIED,
+    DocumentStatus.PARTLY_APPLIED,
+    DocumentStatus.APPLIED,
+    DocumentStatus.CLOSED,
+)
+STAFF_STATUSES = RESELLER_STATUSES[:-1]
+
+
+class DocumentFilterForm(forms.Form):
+    """Filters, search and sort of a document list, read from the query string."""
+
+    q = forms.CharField(label=_("Number"), required=False, max_length=64)
+    kind = forms.ChoiceField(
+        label=_("Kind"),
+        required=False,
+        choices=[("", _("All kinds"))] + DocumentKind.choices,
+    )
+    status = forms.ChoiceField(label=_("Status"), required=False)
+    overdue = forms.BooleanField(label=_("Overdue only"), required=False)
+    issued_from = forms.DateField(
+        label=_("Issued from"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    issued_to = forms.DateField(
+        label=_("Issued to"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    sort = forms.ChoiceField(
+        label=_("Sort"), required=False, choices=[(key, key) for key in SORTS]
+    )
+
+    def __init__(self, data=None, *, for_reseller: bool, kinds=None, **kwargs):
+        super().__init__(data, **kwargs)
+        self.for_reseller = for_reseller
+        statuses = RESELLER_STATUSES if for_reseller else STAFF_STATUSES
+        self.fields["status"].choices = [("", _("All statuses"))] + [
+            (status, DocumentStatus.labels[status]) for status in statuses
+        ]
+        if kinds is not None:
+            self.fields["kind"].choices = [("", _("All kinds"))] + [
+                (kind.value, kind.label) for kind in kinds
+            ]
+
+    def filter(self, queryset: QuerySet[Document]) -> QuerySet[Document]:
+        """Return ``queryset`` narrowed by the valid filters (invalid ones ignored)."""
+        if not self.is_bound:
+            return queryset
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        condition = Q()
+        if data.get("q"):
+            condition &= Q(number__icontains=data["q"].strip())
+        if data.get("kind"):
+            condition &= Q(kind=data["kind"])
+        if data.get("status"):
+            condition &= status_filter(data["status"], for_reseller=self.for_reseller)
+        if data.get("overdue"):
+            condition &= Q(due_date__lt=timezone.localdate(), open_amount__gt=0)
+        if data.get("issued_from"):
+            condition &= Q(issue_date__gte=data["issued_from"])
+        if data.get("issued_to"):
+            condition &= Q(issue_date__lte=data["issued_to"])
+        queryset = queryset.filter(condition)
+        if data.get("sort"):
+            queryset = queryset.order_by(*SORTS[data["sort"]])
+        return queryset
+
+
+def paginate(
+    request: HttpRequest, queryset: QuerySet, per_page: int = PAGE_SIZE
+) -> Page:
+    """Return the requested page of ``queryset``; out-of-range pages clamp."""
+    paginator = Paginator(queryset, per_page)
+    return paginator.get_page(request.GET.get("page"))
+
+
+def query_without_page(request: HttpRequest) -> str:
+    """Return the current query string minus ``page``, for pagination links."""
+    params = request.GET.copy()
+    params.pop("page", None)
+    return params.urlencode()
