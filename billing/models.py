@@ -10,11 +10,13 @@ reseller, so one reseller's rows can live on one shard.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from billing.fields import AmountField
+from billing.money import is_supported_currency
 
 
 class CreditPolicy(models.TextChoices):
@@ -49,6 +51,13 @@ class Source(models.TextChoices):
     SYSTEM = "system", _("System")
 
 
+def _require_supported_currency(currency: str) -> None:
+    if not is_supported_currency(currency):
+        raise ValidationError(
+            {"currency": _("Use an ISO 4217 code with at most three decimals.")}
+        )
+
+
 class Marketplace(models.Model):
     """An L1 / country level: its currency, support contact and credit policy."""
 
@@ -74,9 +83,19 @@ class Marketplace(models.Model):
     class Meta:
         ordering = ["code"]
         verbose_name = _("marketplace")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(term_credit_policy__in=CreditPolicy.values),
+                name="marketplace_credit_policy_valid",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.code} — {self.name}"
+
+    def clean(self) -> None:
+        self.currency = (self.currency or "").upper()
+        _require_supported_currency(self.currency)
 
 
 class Reseller(models.Model):
@@ -102,9 +121,19 @@ class Reseller(models.Model):
         ordering = ["name"]
         verbose_name = _("reseller account")
         indexes = [models.Index(fields=["marketplace", "name"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(payment_model__in=PaymentModel.values),
+                name="reseller_payment_model_valid",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        self.currency = (self.currency or "").upper()
+        _require_supported_currency(self.currency)
 
     @property
     def is_prepaid(self) -> bool:

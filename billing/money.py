@@ -7,7 +7,11 @@ digits than the currency allows is rejected, never rounded.
 
 from decimal import Decimal, InvalidOperation
 
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import (
+    format_currency,
+    get_currency_name,
+    get_currency_precision,
+)
 
 from billing.exceptions import InvalidAmount
 
@@ -31,12 +35,7 @@ def is_supported_currency(currency: str) -> bool:
     code = currency.upper()
     if len(code) != 3 or not code.isalpha():
         return False
-    try:
-        from babel.numbers import get_currency_name
-
-        known = get_currency_name(code, locale="en") != code
-    except Exception:  # babel raises several types for unknown codes
-        return False
+    known = get_currency_name(code, locale="en") != code
     return known and currency_exponent(code) <= MAX_EXPONENT
 
 
