@@ -325,3 +325,22 @@ def _aging_condition(today: date, low: int | None, high: int | None) -> Q:
     if high is not None:
         condition &= Q(due_date__gte=today - timedelta(days=high))
     return condition
+
+
+# --- classic panel: staff-scoped lookups -------------------------------------
+
+
+def reseller_for_staff(user: User, reseller_id: int) -> Reseller:
+    """Return the reseller if it is in one of the staff user's marketplaces.
+
+    Raise ``Reseller.DoesNotExist`` otherwise, so a reseller out of scope
+    answers exactly like one that does not exist.
+    """
+    return resellers_for_staff(user).get(pk=reseller_id)
+
+
+def allocations_for_reseller(reseller: Reseller) -> QuerySet[Allocation]:
+    """Return the reseller's allocations with documents, operation and reversal."""
+    return Allocation.objects.filter(reseller=reseller).select_related(
+        "credit", "debit", "operation", "created_by", "reversal", "reversal__actor"
+    )

@@ -74,7 +74,7 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 
 def reseller_user(reseller: Reseller, username: str | None = None):
     """Return a new reseller-panel user of ``reseller``."""
-    kwargs = {"username": username} if username else {}
+    kwargs = {"user__username": username} if username else {}
     return MembershipFactory(reseller=reseller, **kwargs).user
 
 

@@ -21,6 +21,7 @@ from billing.models import (
     Reversal,
     Source,
 )
+from billing.money import format_money
 
 User = AbstractBaseUser
 
@@ -171,7 +172,7 @@ def auto_apply(
         source=source,
         operation=operation,
         amount=applied,
-        summary=f"Applied {applied} {reseller.currency} of credit to "
+        summary=f"Applied {format_money(applied, reseller.currency)} of credit to "
         f"{len({p.debit_id for p in planned})} document(s) automatically",
     )
     return operation

@@ -20,7 +20,7 @@ from billing.models import (
     Reseller,
     Source,
 )
-from billing.money import parse_amount
+from billing.money import format_money, parse_amount
 from billing.services._ledger import (
     User,
     auto_apply,
@@ -173,7 +173,7 @@ def _create_locked(
         document=document,
         amount=total,
         summary=f"{document.get_kind_display()} {number} posted for "
-        f"{total} {reseller.currency}",
+        f"{format_money(total, reseller.currency)}",
     )
     if reseller.is_prepaid and auto_apply(
         reseller=reseller, actor=actor, source=source

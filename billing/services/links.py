@@ -14,6 +14,7 @@ from billing.exceptions import (
     DifferentResellers,
     NothingToRevert,
     NotRevertible,
+    PaymentInProgress,
     WrongDocumentKind,
 )
 from billing.locking import lock_reseller
@@ -171,6 +172,10 @@ def revert_operation(
         target = Operation.objects.get(pk=operation.pk, reseller=reseller)
         if target.kind not in REVERTIBLE_KINDS:
             raise NotRevertible()
+        if target.status == Operation.Status.CHARGING:
+            # Its card charge may still add allocations, and an operation is
+            # reverted once: wait for the charge's outcome.
+            raise PaymentInProgress()
         active = active_allocations(operation=target)
         if not active:
             raise NothingToRevert()

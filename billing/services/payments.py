@@ -58,6 +58,7 @@ from billing.models import (
     Reseller,
     Source,
 )
+from billing.money import format_money, quantize
 from billing.services._ledger import (
     User,
     apply_allocations,
@@ -262,8 +263,10 @@ def _start_payment(
         source=source,
         operation=operation,
         amount=plan.total_selected,
-        summary=f"Payment of {numbers}: {plan.credit_applied} from credit, "
-        f"{remainder} by {operation.get_payment_method_display().lower()}",
+        summary=f"Payment of {numbers}: "
+        f"{format_money(plan.credit_applied, reseller.currency)} from credit, "
+        f"{format_money(remainder, reseller.currency)} by "
+        f"{operation.get_payment_method_display().lower()}",
     )
     return operation
 
@@ -272,7 +275,7 @@ def _charge_card(*, operation: Operation, card_token: str) -> Operation:
     """Steps 2 and 3: charge outside the lock, then record the outcome."""
     currency = operation.reseller.currency
     result = get_gateway().charge(
-        amount=operation.amount_to_charge,
+        amount=quantize(operation.amount_to_charge, currency),
         currency=currency,
         card_token=card_token,
         idempotency_key=f"{operation.reseller_id}:{operation.idempotency_key}",
@@ -305,8 +308,9 @@ def _charge_card(*, operation: Operation, card_token: str) -> Operation:
                 source=Source.GATEWAY,
                 operation=operation,
                 amount=operation.amount_to_charge,
-                summary=f"Card declined for {operation.amount_to_charge} "
-                f"{currency}: {result.message}",
+                summary=f"Card declined for "
+                f"{format_money(operation.amount_to_charge, currency)}: "
+                f"{result.message}",
             )
         operation.save()
     return operation
@@ -348,7 +352,7 @@ def _record_charge(
         operation=operation,
         document=payment,
         amount=amount,
-        summary=f"Card charged {amount} {reseller.currency} "
+        summary=f"Card charged {format_money(amount, reseller.currency)} "
         f"({operation.gateway_reference}) as payment {payment.number}",
     )
     if reseller.is_prepaid and payment.open_amount > 0:
