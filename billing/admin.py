@@ -4,7 +4,12 @@ Ledger rows change only through ``billing.services``; here they can be
 searched, filtered and read, never added, edited or deleted.
 """
 
+from collections.abc import Callable
+from decimal import Decimal
+
+from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from billing.models import (
     Allocation,
@@ -16,10 +21,38 @@ from billing.models import (
     ResellerMembership,
     Reversal,
 )
+from billing.money import format_money, is_supported_currency
+
+
+def money(field: str, description: str) -> Callable[[admin.ModelAdmin, object], str]:
+    """Return a list column showing ``field`` in the row's reseller currency."""
+
+    @admin.display(description=description, ordering=field)
+    def column(model_admin: admin.ModelAdmin, obj) -> str:
+        amount: Decimal | None = getattr(obj, field)
+        if amount is None:
+            return "-"
+        return format_money(amount, obj.reseller.currency)
+
+    return column
+
+
+class CurrencyForm(forms.ModelForm):
+    """Accept an ISO 4217 code the ledger can store exactly, upper-cased."""
+
+    def clean_currency(self) -> str:
+        currency = self.cleaned_data["currency"].strip().upper()
+        if not is_supported_currency(currency):
+            raise forms.ValidationError(
+                _("Enter a supported ISO 4217 currency code, such as USD or EUR."),
+                code="unsupported_currency",
+            )
+        return currency
 
 
 @admin.register(Marketplace)
 class MarketplaceAdmin(admin.ModelAdmin):
+    form = CurrencyForm
     list_display = ["code", "name", "currency", "term_credit_policy", "support_email"]
     list_filter = ["term_credit_policy", "currency"]
     search_fields = ["code", "name"]
@@ -34,6 +67,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Reseller)
 class ResellerAdmin(admin.ModelAdmin):
+    form = CurrencyForm
     list_display = ["name", "marketplace", "currency", "payment_model", "created_at"]
     list_filter = ["marketplace", "payment_model", "currency"]
     search_fields = ["name", "id"]
@@ -65,8 +99,8 @@ class DocumentAdmin(ReadOnlyAdmin):
         "reseller",
         "issue_date",
         "due_date",
-        "total",
-        "open_amount",
+        "total_display",
+        "open_display",
         "source",
     ]
     list_filter = ["kind", "source", "marketplace", "issue_date"]
@@ -74,6 +108,9 @@ class DocumentAdmin(ReadOnlyAdmin):
     list_select_related = ["reseller"]
     date_hierarchy = "issue_date"
     show_full_result_count = False
+
+    total_display = money("total", _("total"))
+    open_display = money("open_amount", _("open amount"))
 
 
 @admin.register(Allocation)
@@ -83,7 +120,7 @@ class AllocationAdmin(ReadOnlyAdmin):
         "reseller",
         "credit",
         "debit",
-        "amount",
+        "amount_display",
         "operation",
         "created_at",
     ]
@@ -91,6 +128,8 @@ class AllocationAdmin(ReadOnlyAdmin):
     search_fields = ["credit__number", "debit__number", "reseller__name"]
     list_select_related = ["reseller", "credit", "debit", "operation"]
     show_full_result_count = False
+
+    amount_display = money("amount", _("amount"))
 
 
 @admin.register(Reversal)
@@ -113,8 +152,8 @@ class OperationAdmin(ReadOnlyAdmin):
         "kind",
         "status",
         "payment_method",
-        "credit_applied",
-        "amount_charged",
+        "credit_display",
+        "charged_display",
         "actor",
         "created_at",
     ]
@@ -122,6 +161,9 @@ class OperationAdmin(ReadOnlyAdmin):
     search_fields = ["idempotency_key", "transfer_reference", "reseller__name", "id"]
     list_select_related = ["reseller", "actor"]
     show_full_result_count = False
+
+    credit_display = money("credit_applied", _("credit applied"))
+    charged_display = money("amount_charged", _("charged"))
 
 
 @admin.register(AuditEvent)

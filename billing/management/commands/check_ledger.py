@@ -1,0 +1,279 @@
+"""Recompute the ledger from its allocations and report every disagreement.
+
+For each document the open amount is recomputed as its total minus the active
+(not unlinked) allocations on either side, and compared with the stored one.
+Documents are read in id batches with a constant number of aggregate queries
+per batch, so the check scales to millions of rows; per-reseller totals are
+kept in memory (one entry per reseller, not per document).
+
+Exit status 0 when everything agrees, 1 (``CommandError``) otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import F, Q, Sum
+
+from billing.models import (
+    CREDIT_KINDS,
+    DEBIT_KINDS,
+    Allocation,
+    Document,
+    Reseller,
+)
+
+ZERO = Decimal(0)
+DEFAULT_BATCH_SIZE = 5000
+
+
+@dataclass
+class ResellerTotals:
+    """Per-reseller sums gathered while the documents stream by."""
+
+    name: str
+    credit_stored: Decimal = ZERO
+    credit_computed: Decimal = ZERO
+    applied_credit: Decimal = ZERO
+    paid_debit: Decimal = ZERO
+
+
+@dataclass
+class Findings:
+    documents: int = 0
+    allocations: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+class Command(BaseCommand):
+    help = (
+        "Recompute every document's open amount from active allocations and "
+        "check the ledger's invariants; exit non-zero on any drift."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--reseller",
+            type=int,
+            metavar="ID",
+            help="Check only this reseller's documents and allocations.",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=DEFAULT_BATCH_SIZE,
+            help=f"Documents per batch (default {DEFAULT_BATCH_SIZE}).",
+        )
+
+    def handle(self, *args, **options) -> None:
+        reseller_id = options["reseller"]
+        batch_size = options["batch_size"]
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1.")
+        if (
+            reseller_id is not None
+            and not Reseller.objects.filter(pk=reseller_id).exists()
+        ):
+            raise CommandError(f"Reseller {reseller_id} does not exist.")
+
+        findings = Findings()
+        totals: dict[int, ResellerTotals] = {}
+        for batch in self._document_batches(reseller_id, batch_size):
+            self._check_documents(batch, totals, findings)
+        self._check_resellers(totals, findings)
+        self._check_allocations(reseller_id, findings)
+
+        for problem in findings.problems:
+            self.stdout.write(problem)
+        if findings.problems:
+            raise CommandError(
+                f"Ledger inconsistent: {len(findings.problems)} problem(s) in "
+                f"{findings.documents} documents, {findings.allocations} "
+                "allocations checked."
+            )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Ledger consistent: {findings.documents} documents, "
+                f"{findings.allocations} allocations checked"
+            )
+        )
+
+    # --- documents -----------------------------------------------------------
+
+    def _document_batches(
+        self, reseller_id: int | None, batch_size: int
+    ) -> Iterator[list[dict]]:
+        """Yield documents in id order, ``batch_size`` at a time (keyset paging)."""
+        documents = Document.objects.order_by("pk").values(
+            "pk",
+            "number",
+            "kind",
+            "total",
+            "open_amount",
+            "marketplace_id",
+            "reseller_id",
+            "reseller__name",
+            "reseller__marketplace_id",
+        )
+        if reseller_id is not None:
+            documents = documents.filter(reseller_id=reseller_id)
+        last = 0
+        while True:
+            batch = list(documents.filter(pk__gt=last)[:batch_size])
+            if not batch:
+                return
+            yield batch
+            last = batch[-1]["pk"]
+
+    def _applied(self, side: str, low: int, high: int) -> dict[int, Decimal]:
+        """Return active allocation sums per document id in ``low``..``high``."""
+        column = f"{side}_id"
+        rows = (
+            Allocation.objects.filter(
+                reversal__isnull=True,
+                **{f"{column}__gte": low, f"{column}__lte": high},
+            )
+            .order_by()
+            .values(column)
+            .annotate(applied=Sum("amount"))
+        )
+        return {row[column]: row["applied"] for row in rows}
+
+    def _check_documents(
+        self,
+        batch: list[dict],
+        totals: dict[int, ResellerTotals],
+        findings: Findings,
+    ) -> None:
+        low, high = batch[0]["pk"], batch[-1]["pk"]
+        out = self._applied("credit", low, high)
+        into = self._applied("debit", low, high)
+        problems = findings.problems
+        for doc in batch:
+            findings.documents += 1
+            total, stored = doc["total"], doc["open_amount"]
+            applied_out = out.get(doc["pk"], ZERO)
+            applied_in = into.get(doc["pk"], ZERO)
+            computed = total - applied_out - applied_in
+            if stored != computed:
+                problems.append(
+                    f"DRIFT {_where(doc)}: open amount stored {stored}, "
+                    f"computed {computed} (total {total})"
+                )
+            if not ZERO <= stored <= total:
+                problems.append(
+                    f"BOUNDS {_where(doc)}: stored open amount {stored} is "
+                    f"outside 0..{total}"
+                )
+            if computed != stored and not ZERO <= computed <= total:
+                problems.append(
+                    f"OVERSPENT {_where(doc)}: active allocations {total - computed} "
+                    f"exceed the total {total}"
+                )
+            if total <= 0:
+                problems.append(f"TOTAL {_where(doc)}: total {total} is not positive")
+            if doc["marketplace_id"] != doc["reseller__marketplace_id"]:
+                problems.append(
+                    f"MARKETPLACE {_where(doc)}: document marketplace "
+                    f"#{doc['marketplace_id']} is not the reseller's "
+                    f"#{doc['reseller__marketplace_id']}"
+                )
+            reseller = totals.get(doc["reseller_id"])
+            if reseller is None:
+                reseller = totals[doc["reseller_id"]] = ResellerTotals(
+                    doc["reseller__name"]
+                )
+            if doc["kind"] in CREDIT_KINDS:
+                reseller.credit_stored += stored
+                reseller.credit_computed += computed
+                reseller.applied_credit += applied_out
+            elif doc["kind"] in DEBIT_KINDS:
+                reseller.paid_debit += applied_in
+            else:
+                problems.append(f"KIND {_where(doc)}: unknown kind {doc['kind']!r}")
+
+    def _check_resellers(
+        self, totals: dict[int, ResellerTotals], findings: Findings
+    ) -> None:
+        for reseller_id, reseller in sorted(totals.items()):
+            where = f"reseller {reseller.name!r} (#{reseller_id})"
+            if reseller.credit_stored != reseller.credit_computed:
+                findings.problems.append(
+                    f"BALANCE {where}: credit balance stored "
+                    f"{reseller.credit_stored}, computed {reseller.credit_computed}"
+                )
+            if reseller.applied_credit != reseller.paid_debit:
+                findings.problems.append(
+                    f"UNBALANCED {where}: credit applied "
+                    f"{reseller.applied_credit} "
+                    f"but debit paid {reseller.paid_debit}"
+                )
+
+    # --- allocations ---------------------------------------------------------
+
+    def _check_allocations(self, reseller_id: int | None, findings: Findings) -> None:
+        allocations = Allocation.objects.all()
+        if reseller_id is not None:
+            allocations = allocations.filter(
+                Q(reseller_id=reseller_id)
+                | Q(credit__reseller_id=reseller_id)
+                | Q(debit__reseller_id=reseller_id)
+            )
+        findings.allocations = allocations.count()
+        wrong = allocations.filter(
+            Q(amount__lte=0)
+            | ~Q(credit__reseller_id=F("reseller_id"))
+            | ~Q(debit__reseller_id=F("reseller_id"))
+            | ~Q(credit__kind__in=CREDIT_KINDS)
+            | ~Q(debit__kind__in=DEBIT_KINDS)
+            | Q(reversal__isnull=False) & ~Q(reversal__reseller_id=F("reseller_id"))
+        ).values(
+            "pk",
+            "amount",
+            "reseller_id",
+            "credit__number",
+            "credit__kind",
+            "credit__reseller_id",
+            "debit__number",
+            "debit__kind",
+            "debit__reseller_id",
+            "reversal__reseller_id",
+        )
+        for row in wrong.order_by("pk").iterator(chunk_size=DEFAULT_BATCH_SIZE):
+            where = (
+                f"allocation #{row['pk']} ({row['credit__number']} → "
+                f"{row['debit__number']}, reseller #{row['reseller_id']})"
+            )
+            reasons = []
+            if row["amount"] <= 0:
+                reasons.append(f"amount {row['amount']} is not positive")
+            if row["credit__reseller_id"] != row["reseller_id"]:
+                reasons.append(
+                    f"credit belongs to reseller #{row['credit__reseller_id']}"
+                )
+            if row["debit__reseller_id"] != row["reseller_id"]:
+                reasons.append(
+                    f"debit belongs to reseller #{row['debit__reseller_id']}"
+                )
+            if row["credit__kind"] not in CREDIT_KINDS:
+                reasons.append(f"credit side is a {row['credit__kind']}")
+            if row["debit__kind"] not in DEBIT_KINDS:
+                reasons.append(f"debit side is a {row['debit__kind']}")
+            reversal_reseller = row["reversal__reseller_id"]
+            if (
+                reversal_reseller is not None
+                and reversal_reseller != row["reseller_id"]
+            ):
+                reasons.append(f"reversal belongs to reseller #{reversal_reseller}")
+            findings.problems.append(f"ALLOCATION {where}: {'; '.join(reasons)}")
+
+
+def _where(doc: dict) -> str:
+    """Name a document in a finding (built only when there is one to report)."""
+    return (
+        f"reseller {doc['reseller__name']!r} (#{doc['reseller_id']}) "
+        f"document {doc['number']}"
+    )
