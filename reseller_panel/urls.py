@@ -1,9 +1,23 @@
+"""URLs of the reseller panel, mounted at the site root.
+
+``login``, ``logout`` and ``home`` keep their plain names: the settings
+(``LOGIN_URL``, ``LOGIN_REDIRECT_URL``) and the shared base layout use them.
+"""
+
 from django.contrib.auth import views as auth_views
 from django.urls import path
-from django.views.generic import TemplateView
+
+from reseller_panel import views
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", TemplateView.as_view(template_name="base.html"), name="home"),
+    path("", views.home, name="home"),
+    path("unpaid/", views.unpaid_documents, name="unpaid_documents"),
+    path("pay/", views.pay, name="pay"),
+    path("payments/", views.payments, name="payments"),
+    path("payments/<int:operation_id>/", views.receipt, name="receipt"),
+    path("documents/", views.documents, name="documents"),
+    path("documents/<int:document_id>/", views.document_detail, name="document"),
+    path("help/paying-unpaid-invoices/", views.help_paying, name="help_paying"),
 ]
