@@ -7,10 +7,14 @@ anything but "Closed").
 
 from __future__ import annotations
 
+import csv
+import secrets
+from collections.abc import Iterable, Sequence
+
 from django import forms
 from django.core.paginator import Page, Paginator
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -119,3 +123,78 @@ def query_without_page(request: HttpRequest) -> str:
     params = request.GET.copy()
     params.pop("page", None)
     return params.urlencode()
+
+
+# --- CSV export --------------------------------------------------------------
+
+# Spreadsheets run cells starting with these as formulas (CSV injection).
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class _Echo:
+    """A file-like object whose ``write`` returns the line instead of storing it."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _safe_cell(value: object) -> object:
+    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def csv_response(
+    filename: str, header: Sequence[str], rows: Iterable[Sequence[object]]
+) -> StreamingHttpResponse:
+    """Stream ``rows`` as a CSV download, one line at a time.
+
+    ``rows`` is consumed lazily (pass ``queryset.iterator()``-backed
+    generators), so a list of 100,000 documents never sits in memory.
+    Amounts should be passed as exact strings (``str(Decimal)``).
+    """
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(header)
+        for row in rows:
+            yield writer.writerow([_safe_cell(cell) for cell in row])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# --- one-time form tokens ----------------------------------------------------
+
+_FORM_TOKENS = "one_time_form_tokens"
+_MAX_FORM_TOKENS = 20
+
+
+def issue_form_token(request: HttpRequest, purpose: str) -> str:
+    """Return a new single-use token for a confirmation form, kept in the session.
+
+    Put it in a hidden field of the confirm step and call
+    :func:`consume_form_token` before acting: a double-clicked or replayed
+    confirmation then acts once.
+    """
+    token = secrets.token_urlsafe(24)
+    tokens = dict(request.session.get(_FORM_TOKENS, {}))
+    # Keep only the newest few: abandoned confirmations must not pile up.
+    tokens = dict(list(tokens.items())[-(_MAX_FORM_TOKENS - 1) :])
+    tokens[token] = purpose
+    request.session[_FORM_TOKENS] = tokens
+    return token
+
+
+def consume_form_token(request: HttpRequest, purpose: str, token: str) -> bool:
+    """Use up ``token`` for ``purpose``; return False if it was unknown or used."""
+    tokens = dict(request.session.get(_FORM_TOKENS, {}))
+    if not token or tokens.get(token) != purpose:
+        return False
+    del tokens[token]
+    request.session[_FORM_TOKENS] = tokens
+    # Save now, not at the end of the response, to narrow the window in which
+    # a second submission could still find the token.
+    request.session.save()
+    return True

@@ -1,0 +1,506 @@
+"""Views of the classic panel: Billing > Reseller > Documents, and staff actions.
+
+Each view reads through :mod:`billing.selectors` (scoped to the staff user's
+marketplaces by :func:`classic_panel.access.classic_view`) and writes only
+through :mod:`billing.services`. Every successful POST redirects (PRG); a
+refusal from the ledger is shown and changes nothing.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from billing import services
+from billing.exceptions import BillingError
+from billing.models import Document, Reseller
+from billing.money import format_money, quantize
+from billing.selectors import (
+    DocumentStatus,
+    account_summary,
+    allocations_for_document,
+    allocations_for_reseller,
+    allocations_of_operation,
+    audit_events_for_reseller,
+    document_status,
+    documents_for_reseller,
+    operations_for_reseller,
+    resellers_for_staff,
+    reversals_of_operation,
+)
+from billing.services.links import REVERTIBLE_KINDS
+from billing.ui import (
+    DocumentFilterForm,
+    consume_form_token,
+    csv_response,
+    issue_form_token,
+    paginate,
+    query_without_page,
+)
+from classic_panel.access import CREDIT_MEMO_PERMISSION, LINK_PERMISSION, classic_view
+from classic_panel.forms import (
+    CreditMemoForm,
+    LinkForm,
+    ReasonForm,
+    ResellerSearchForm,
+    StaffAuthenticationForm,
+)
+
+LINK_TOKEN = "classic:link:{reseller}"
+CREDIT_MEMO_TOKEN = "classic:credit_memo:{reseller}"
+CSV_CHUNK = 2000
+
+login = auth_views.LoginView.as_view(
+    template_name="classic_panel/login.html",
+    authentication_form=StaffAuthenticationForm,
+    next_page=reverse_lazy("classic:home"),
+    extra_context={"title": gettext_lazy("Classic panel — staff sign in")},
+)
+logout = auth_views.LogoutView.as_view(next_page=reverse_lazy("classic:login"))
+
+
+def _reseller_page(request, template, reseller: Reseller, tab: str, **context):
+    return render(
+        request,
+        f"classic_panel/{template}",
+        {"reseller": reseller, "tab": tab, **context},
+    )
+
+
+def _is_overdue(document: Document, today) -> bool:
+    return bool(
+        document.is_debit
+        and document.open_amount > 0
+        and document.due_date
+        and document.due_date < today
+    )
+
+
+def _document_rows(documents, today) -> list[dict]:
+    return [
+        {
+            "document": document,
+            "status": (status := document_status(document)),
+            "status_label": DocumentStatus.labels[status],
+            "overdue": _is_overdue(document, today),
+        }
+        for document in documents
+    ]
+
+
+# --- browsing ----------------------------------------------------------------
+
+
+@classic_view()
+def home(request: HttpRequest) -> HttpResponse:
+    """Billing: find a reseller by name or id within the user's marketplaces."""
+    form = ResellerSearchForm(request.GET or None, user=request.user)
+    page = paginate(request, form.filter(resellers_for_staff(request.user)))
+    return render(
+        request,
+        "classic_panel/home.html",
+        {"form": form, "page": page, "query": query_without_page(request)},
+    )
+
+
+@classic_view()
+def reseller_documents(request: HttpRequest, reseller: Reseller) -> HttpResponse:
+    """Reseller > Documents: real statuses, open amounts, filters, totals."""
+    today = timezone.localdate()
+    form = DocumentFilterForm(request.GET or None, for_reseller=False)
+    page = paginate(request, form.filter(documents_for_reseller(reseller)))
+    return _reseller_page(
+        request,
+        "documents.html",
+        reseller,
+        "documents",
+        form=form,
+        page=page,
+        rows=_document_rows(page, today),
+        summary=account_summary(reseller, today=today),
+        query=query_without_page(request),
+        export_query=query_without_page(request),
+    )
+
+
+@classic_view()
+def documents_csv(request: HttpRequest, reseller: Reseller) -> HttpResponse:
+    """Stream the filtered document list as CSV, with exact amounts."""
+    today = timezone.localdate()
+    form = DocumentFilterForm(request.GET or None, for_reseller=False)
+    documents = form.filter(documents_for_reseller(reseller))
+    currency = reseller.currency
+
+    def rows():
+        for document in documents.iterator(chunk_size=CSV_CHUNK):
+            yield [
+                document.number,
+                document.get_kind_display(),
+                document.issue_date.isoformat(),
+                document.due_date.isoformat() if document.due_date else "",
+                currency,
+                str(quantize(document.total, currency)),
+                str(quantize(document.open_amount, currency)),
+                str(DocumentStatus.labels[document_status(document)]),
+                _("yes") if _is_overdue(document, today) else "",
+            ]
+
+    header = [
+        _("Number"),
+        _("Kind"),
+        _("Issue date"),
+        _("Due date"),
+        _("Currency"),
+        _("Total"),
+        _("Open amount"),
+        _("Status"),
+        _("Overdue"),
+    ]
+    filename = f"reseller-{reseller.pk}-documents-{today.isoformat()}.csv"
+    return csv_response(filename, header, rows())
+
+
+@classic_view()
+def document_detail(
+    request: HttpRequest, reseller: Reseller, document_id: int
+) -> HttpResponse:
+    """Document: its facts and every allocation touching it, reversed ones too."""
+    document = get_object_or_404(documents_for_reseller(reseller), pk=document_id)
+    allocations = [
+        {
+            "allocation": allocation,
+            "counterpart": allocation.debit
+            if allocation.credit_id == document.pk
+            else allocation.credit,
+            "reversal": getattr(allocation, "reversal", None),
+        }
+        for allocation in allocations_for_document(document)
+    ]
+    status = document_status(document)
+    return _reseller_page(
+        request,
+        "document.html",
+        reseller,
+        "documents",
+        document=document,
+        status=status,
+        status_label=DocumentStatus.labels[status],
+        overdue=_is_overdue(document, timezone.localdate()),
+        allocations=allocations,
+    )
+
+
+@classic_view()
+def operations(request: HttpRequest, reseller: Reseller) -> HttpResponse:
+    """The reseller's operations, newest first, with what can be reverted."""
+    page = paginate(request, operations_for_reseller(reseller))
+    return _reseller_page(
+        request,
+        "operations.html",
+        reseller,
+        "operations",
+        page=page,
+        query=query_without_page(request),
+        revertible_kinds=REVERTIBLE_KINDS,
+    )
+
+
+@classic_view()
+def operation_detail(
+    request: HttpRequest, reseller: Reseller, operation_id: int
+) -> HttpResponse:
+    """One operation: what it applied or reversed, and whether it was reverted."""
+    operation = get_object_or_404(operations_for_reseller(reseller), pk=operation_id)
+    reverted_by = operations_for_reseller(reseller).filter(reverts=operation).first()
+    return _reseller_page(
+        request,
+        "operation.html",
+        reseller,
+        "operations",
+        operation=operation,
+        allocations=allocations_of_operation(operation),
+        reversals=reversals_of_operation(operation),
+        created_documents=documents_for_reseller(reseller).filter(operation=operation),
+        reverted_by=reverted_by,
+        revertible=operation.kind in REVERTIBLE_KINDS
+        and operation.has_active_allocations,
+    )
+
+
+@classic_view()
+def activity(request: HttpRequest, reseller: Reseller) -> HttpResponse:
+    """The reseller's audit trail: every change with actor, source and reason."""
+    page = paginate(request, audit_events_for_reseller(reseller))
+    return _reseller_page(
+        request,
+        "activity.html",
+        reseller,
+        "activity",
+        page=page,
+        query=query_without_page(request),
+    )
+
+
+# --- link --------------------------------------------------------------------
+
+
+def _link_form_page(request, reseller, form, *, error=None, status=200):
+    form.limit_choices()
+    response = _reseller_page(
+        request, "link.html", reseller, "link", form=form, error=error
+    )
+    response.status_code = status
+    return response
+
+
+@classic_view(permission=LINK_PERMISSION)
+def link(request: HttpRequest, reseller: Reseller) -> HttpResponse:
+    """Step 1: choose the credit, the debit, the amount and the reason.
+
+    A valid POST shows the effect for review; nothing is written yet.
+    """
+    if request.method != "POST":
+        initial = {
+            key: value
+            for key in ("credit", "debit", "amount")
+            if (value := request.GET.get(key, "").strip())
+            and (key == "amount" or value.isdigit())
+        }
+        form = LinkForm(initial=initial, reseller=reseller)
+        _prefill_link_amount(form, initial)
+        return _link_form_page(request, reseller, form)
+    form = LinkForm(request.POST, reseller=reseller)
+    if "edit" in request.POST or not form.is_valid():
+        if "edit" in request.POST:
+            form = LinkForm(initial=request.POST.dict(), reseller=reseller)
+        return _link_form_page(request, reseller, form)
+    token = issue_form_token(request, LINK_TOKEN.format(reseller=reseller.pk))
+    return _reseller_page(
+        request,
+        "link_review.html",
+        reseller,
+        "link",
+        form=form,
+        effect=form.effect(),
+        token=token,
+    )
+
+
+def _prefill_link_amount(form: LinkForm, initial: dict) -> None:
+    """Preselect the oldest open document of a side not chosen yet, and offer
+    the most possible amount: the smaller of the two open amounts."""
+    chosen = {}
+    for name in ("credit", "debit"):
+        queryset = form.fields[name].queryset
+        if initial.get(name):
+            queryset = queryset.filter(pk=initial[name])
+        chosen[name] = queryset.first()
+        if chosen[name] is not None:
+            form.initial[name] = chosen[name].pk
+    if initial.get("amount") or None in chosen.values():
+        return
+    form.initial["amount"] = quantize(
+        min(chosen["credit"].open_amount, chosen["debit"].open_amount),
+        form.reseller.currency,
+    )
+
+
+@classic_view(permission=LINK_PERMISSION)
+@require_POST
+def link_confirm(request: HttpRequest, reseller: Reseller) -> HttpResponse:
+    """Step 2: link, once. A replayed confirmation is refused."""
+    form = LinkForm(request.POST, reseller=reseller)
+    if not form.is_valid():
+        return _link_form_page(request, reseller, form)
+    purpose = LINK_TOKEN.format(reseller=reseller.pk)
+    if not consume_form_token(request, purpose, request.POST.get("token", "")):
+        messages.error(
+            request,
+            _(
+                "This link was already submitted (or the form expired); nothing "
+                "more was linked. Check the documents before linking again."
+            ),
+        )
+        return redirect(_document_url(reseller, form.cleaned_data["debit"]))
+    credit, debit = form.cleaned_data["credit"], form.cleaned_data["debit"]
+    try:
+        allocation = services.link_documents(
+            credit=credit,
+            debit=debit,
+            amount=form.cleaned_data["amount"],
+            actor=request.user,
+            reason=form.cleaned_data["reason"],
+        )
+    except BillingError as exc:
+        return _link_form_page(request, reseller, form, error=exc.message)
+    messages.success(
+        request,
+        _("Linked %(amount)s of %(credit)s to %(debit)s.")
+        % {
+            "amount": format_money(allocation.amount, reseller.currency),
+            "credit": credit.number,
+            "debit": debit.number,
+        },
+    )
+    return redirect(_document_url(reseller, debit))
+
+
+def _document_url(reseller: Reseller, document: Document) -> str:
+    return reverse("classic:document", args=[reseller.pk, document.pk])
+
+
+# --- unlink and revert -------------------------------------------------------
+
+
+@classic_view(permission=LINK_PERMISSION)
+def unlink(
+    request: HttpRequest, reseller: Reseller, allocation_id: int
+) -> HttpResponse:
+    """Confirm and unlink one allocation; both open amounts come back."""
+    allocation = get_object_or_404(allocations_for_reseller(reseller), pk=allocation_id)
+    form = ReasonForm(request.POST or None)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.unlink_allocation(
+                allocation=allocation,
+                actor=request.user,
+                reason=form.cleaned_data["reason"],
+            )
+        except BillingError as exc:
+            error = exc.message
+        else:
+            messages.success(
+                request,
+                _(
+                    "Unlinked %(amount)s of %(credit)s from %(debit)s; both open "
+                    "amounts are restored."
+                )
+                % {
+                    "amount": format_money(allocation.amount, reseller.currency),
+                    "credit": allocation.credit.number,
+                    "debit": allocation.debit.number,
+                },
+            )
+            return redirect(_document_url(reseller, allocation.debit))
+    return _reseller_page(
+        request,
+        "unlink.html",
+        reseller,
+        "documents",
+        allocation=allocation,
+        reversal=getattr(allocation, "reversal", None),
+        form=form,
+        error=error,
+    )
+
+
+@classic_view(permission=LINK_PERMISSION)
+def revert(request: HttpRequest, reseller: Reseller, operation_id: int) -> HttpResponse:
+    """Confirm and revert everything an operation applied that is still in place."""
+    operation = get_object_or_404(operations_for_reseller(reseller), pk=operation_id)
+    form = ReasonForm(request.POST or None)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            reverted = services.revert_operation(
+                operation=operation,
+                actor=request.user,
+                reason=form.cleaned_data["reason"],
+            )
+        except BillingError as exc:
+            error = exc.message
+        else:
+            messages.success(
+                request,
+                _("Reverted %(operation)s as %(revert)s; the amounts are open again.")
+                % {"operation": operation.reference, "revert": reverted.reference},
+            )
+            return redirect(
+                "classic:operation", reseller_id=reseller.pk, operation_id=operation.pk
+            )
+    active = allocations_of_operation(operation).filter(reversal__isnull=True)
+    return _reseller_page(
+        request,
+        "revert.html",
+        reseller,
+        "operations",
+        operation=operation,
+        active=active,
+        revertible=operation.kind in REVERTIBLE_KINDS,
+        form=form,
+        error=error,
+    )
+
+
+# --- credit memo -------------------------------------------------------------
+
+
+def _credit_memo_form_page(request, reseller, form, *, error=None):
+    return _reseller_page(
+        request, "credit_memo.html", reseller, "credit_memo", form=form, error=error
+    )
+
+
+@classic_view(permission=CREDIT_MEMO_PERMISSION)
+def credit_memo(request: HttpRequest, reseller: Reseller) -> HttpResponse:
+    """Step 1: amount and reason; a valid POST shows what will happen."""
+    form = CreditMemoForm(request.POST or None, reseller=reseller)
+    if request.method != "POST" or "edit" in request.POST or not form.is_valid():
+        if "edit" in request.POST:
+            form = CreditMemoForm(initial=request.POST.dict(), reseller=reseller)
+        return _credit_memo_form_page(request, reseller, form)
+    token = issue_form_token(request, CREDIT_MEMO_TOKEN.format(reseller=reseller.pk))
+    return _reseller_page(
+        request,
+        "credit_memo_review.html",
+        reseller,
+        "credit_memo",
+        form=form,
+        token=token,
+    )
+
+
+@classic_view(permission=CREDIT_MEMO_PERMISSION)
+@require_POST
+def credit_memo_confirm(request: HttpRequest, reseller: Reseller) -> HttpResponse:
+    """Step 2: issue the credit memo, once."""
+    form = CreditMemoForm(request.POST, reseller=reseller)
+    if not form.is_valid():
+        return _credit_memo_form_page(request, reseller, form)
+    purpose = CREDIT_MEMO_TOKEN.format(reseller=reseller.pk)
+    if not consume_form_token(request, purpose, request.POST.get("token", "")):
+        messages.error(
+            request,
+            _(
+                "This credit memo was already submitted (or the form expired); "
+                "no other credit memo was issued."
+            ),
+        )
+        return redirect("classic:reseller", reseller_id=reseller.pk)
+    try:
+        memo = services.issue_credit_memo(
+            reseller=reseller,
+            amount=form.cleaned_data["amount"],
+            reason=form.cleaned_data["reason"],
+            actor=request.user,
+        )
+    except BillingError as exc:
+        return _credit_memo_form_page(request, reseller, form, error=exc.message)
+    text = _("Credit memo %(number)s issued for %(amount)s.") % {
+        "number": memo.number,
+        "amount": format_money(memo.total, reseller.currency),
+    }
+    if memo.open_amount < memo.total:
+        text += " " + _("%(applied)s of it was applied automatically.") % {
+            "applied": format_money(memo.applied_amount, reseller.currency)
+        }
+    messages.success(request, text)
+    return redirect(_document_url(reseller, memo))

@@ -1,0 +1,244 @@
+"""Unlink an allocation, revert an operation, issue a credit memo."""
+
+import re
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from billing import services
+from billing.models import AuditEvent, Document, Operation, Reversal
+from tests import factories
+from tests.classic_panel.conftest import client_for, fresh
+from tests.classic_panel.helpers import ledger_state
+
+
+@pytest.fixture
+def linked(world):
+    return services.link_documents(
+        credit=world.credit_memo,
+        debit=world.invoice,
+        amount="40.00",
+        actor=world.support_de,
+        reason="setup",
+    )
+
+
+@pytest.fixture
+def payment(world):
+    """A term reseller's payment that used credit on two invoices."""
+    reseller = factories.ResellerFactory(marketplace=world.us, name="Payer Inc")
+    first = factories.post(reseller, "invoice", "30.00", number="PAY-INV-1")
+    second = factories.post(reseller, "invoice", "50.00", number="PAY-INV-2")
+    factories.post(reseller, "credit_memo", "45.00", number="PAY-CM-1")
+    operation = factories.pay(reseller, [first, second], use_credit=True)
+    assert operation.credit_applied == Decimal("45.00")
+    return operation
+
+
+def unlink_url(world, allocation):
+    return reverse("classic:unlink", args=[world.de_reseller.pk, allocation.pk])
+
+
+def test_unlink_page_shows_the_allocation_and_asks_for_a_reason(world, agent, linked):
+    html = agent.get(unlink_url(world, linked)).content.decode()
+    assert "Unlink €40.00 of DE-CM-1 from DE-INV-1" in html
+    assert 'name="reason"' in html
+
+
+def test_unlink_restores_both_open_amounts_and_keeps_history(world, agent, linked):
+    response = agent.post(
+        unlink_url(world, linked), {"reason": "Wrong invoice"}, follow=True
+    )
+    html = response.content.decode()
+    assert "Unlinked €40.00 of DE-CM-1 from DE-INV-1" in html
+    assert fresh(world.invoice).open_amount == Decimal("100.00")
+    assert fresh(world.credit_memo).open_amount == Decimal("60.00")
+    reversal = Reversal.objects.get(allocation=linked)
+    assert (reversal.actor, reversal.reason) == (world.support_de, "Wrong invoice")
+    # The document detail shows the reversed allocation with who, when and why.
+    assert "Reversed" in html and "by support-de on" in html
+    assert "“Wrong invoice”" in html
+
+
+def test_unlink_needs_a_reason(world, agent, linked):
+    before = ledger_state()
+    response = agent.post(unlink_url(world, linked), {"reason": ""})
+    assert "Give a reason: it is kept in the audit trail." in response.content.decode()
+    assert ledger_state() == before
+
+
+def test_unlinking_an_already_reversed_allocation_is_refused(world, agent, linked):
+    assert agent.post(unlink_url(world, linked), {"reason": "once"}).status_code == 302
+    before = ledger_state()
+    response = agent.post(unlink_url(world, linked), {"reason": "twice"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "This allocation has already been unlinked." in html
+    assert "Nothing was changed." in html
+    assert ledger_state() == before
+    assert fresh(world.invoice).open_amount == Decimal("100.00")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unlinking_twice_concurrently_reverses_once(world, linked):
+    """Two agents press Unlink at the same moment: one wins, one is told."""
+    clients = [client_for(world.support_de) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    results = []
+
+    def press(client):
+        try:
+            barrier.wait()
+            response = client.post(unlink_url(world, linked), {"reason": "race"})
+            results.append((response.status_code, response.content.decode()))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=press, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(code for code, _ in results) == [200, 302]
+    refused = next(html for code, html in results if code == 200)
+    assert "This allocation has already been unlinked." in refused
+    assert Reversal.objects.filter(allocation=linked).count() == 1
+    assert fresh(world.invoice).open_amount == Decimal("100.00")
+    assert fresh(world.credit_memo).open_amount == Decimal("60.00")
+    assert (
+        AuditEvent.objects.filter(action=AuditEvent.Action.ALLOCATION_UNLINKED).count()
+        == 1
+    )
+
+
+def test_revert_page_lists_what_will_be_reversed(world, payment):
+    root = factories.UserFactory(username="root", is_superuser=True)
+    client = client_for(root)
+    url = reverse("classic:revert", args=[payment.reseller_id, payment.pk])
+    html = client.get(url).content.decode()
+    assert "These allocations will be unlinked" in html
+    assert "PAY-INV-1" in html and "PAY-INV-2" in html
+    assert "$30.00" in html and "$15.00" in html
+
+
+def test_revert_a_payment_restores_every_document(world, payment):
+    admin = factories.UserFactory(username="root", is_superuser=True)
+    client = client_for(admin)
+    url = reverse("classic:revert", args=[payment.reseller_id, payment.pk])
+    response = client.post(url, {"reason": "Reseller disagrees"}, follow=True)
+    html = response.content.decode()
+    assert f"Reverted {payment.reference}" in html
+    assert "Reverted by" in html and "“Reseller disagrees”" in html
+    numbers = dict(
+        Document.objects.filter(reseller_id=payment.reseller_id).values_list(
+            "number", "open_amount"
+        )
+    )
+    assert numbers == {
+        "PAY-INV-1": Decimal("30.00"),
+        "PAY-INV-2": Decimal("50.00"),
+        "PAY-CM-1": Decimal("45.00"),
+    }
+    revert = Operation.objects.get(kind=Operation.Kind.REVERT)
+    assert (revert.reverts_id, revert.actor) == (payment.pk, admin)
+    # A second revert is refused with the ledger's message; nothing changes.
+    before = ledger_state()
+    again = client.post(url, {"reason": "again"})
+    assert "This operation has no applied amounts left to revert." in (
+        again.content.decode()
+    )
+    assert ledger_state() == before
+
+
+def test_operations_list_offers_revert_only_where_something_is_applied(
+    world, agent, linked
+):
+    url = reverse("classic:operations", args=[world.de_reseller.pk])
+    revert = reverse("classic:revert", args=[world.de_reseller.pk, linked.operation_id])
+    assert revert in agent.get(url).content.decode()
+    agent.post(unlink_url(world, linked), {"reason": "undo"})
+    assert revert not in agent.get(url).content.decode()
+
+
+def test_unlink_operations_cannot_be_reverted(world, agent, linked):
+    reversal = services.unlink_allocation(
+        allocation=linked, actor=world.support_de, reason="undo"
+    )
+    url = reverse("classic:revert", args=[world.de_reseller.pk, reversal.operation_id])
+    before = ledger_state()
+    response = agent.post(url, {"reason": "revert an unlink"})
+    assert "Only payments, automatic applications and links can be reverted." in (
+        response.content.decode()
+    )
+    assert ledger_state() == before
+
+
+def memo_url(reseller, step="credit_memo"):
+    return reverse(f"classic:{step}", args=[reseller.pk])
+
+
+def issue_memo(client, reseller, amount, reason="Goodwill"):
+    review = client.post(memo_url(reseller), {"amount": amount, "reason": reason})
+    match = re.search(r'name="token" value="([^"]+)"', review.content.decode())
+    assert match, review.content.decode()
+    return review, client.post(
+        memo_url(reseller, "credit_memo_confirm"),
+        {"amount": amount, "reason": reason, "token": match.group(1)},
+        follow=True,
+    )
+
+
+def test_issue_a_credit_memo_to_a_term_reseller(world, agent):
+    review, done = issue_memo(agent, world.de_reseller, "12.50")
+    assert "Issue a credit memo of €12.50 to Kunde GmbH?" in review.content.decode()
+    memo = Document.objects.get(kind="credit_memo", number__startswith="CM-")
+    assert (memo.total, memo.open_amount) == (Decimal("12.50"), Decimal("12.50"))
+    assert f"Credit memo {memo.number} issued for €12.50." in done.content.decode()
+
+
+def test_a_prepaid_resellers_credit_memo_is_applied_automatically(world, agent):
+    prepaid = factories.ResellerFactory(
+        marketplace=world.de, name="Prepaid GmbH", payment_model="prepaid"
+    )
+    invoice = factories.post(prepaid, "invoice", "8.00", number="PRE-INV-1")
+    form = agent.get(memo_url(prepaid)).content.decode()
+    assert "will be applied automatically" in form
+    _review, done = issue_memo(agent, prepaid, "20.00")
+    assert "€8.00 of it was applied automatically." in done.content.decode()
+    assert fresh(invoice).open_amount == 0
+
+
+def test_credit_memo_double_submit_issues_one(world, agent):
+    review = agent.post(
+        memo_url(world.de_reseller), {"amount": "5.00", "reason": "Goodwill"}
+    )
+    token = re.search(r'name="token" value="([^"]+)"', review.content.decode())[1]
+    data = {"amount": "5.00", "reason": "Goodwill", "token": token}
+    confirm = memo_url(world.de_reseller, "credit_memo_confirm")
+    assert agent.post(confirm, data).status_code == 302
+    state = ledger_state()
+    again = agent.post(confirm, data, follow=True)
+    assert "already submitted" in again.content.decode()
+    assert ledger_state() == state
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("0", "The amount must be greater than zero."),
+        ("-1", "The amount must be greater than zero."),
+        ("1.001", "EUR amounts have at most 2 decimals."),
+        ("", "This field is required."),
+    ],
+)
+def test_bad_credit_memo_amounts_are_refused(world, agent, amount, message):
+    before = ledger_state()
+    for step in ("credit_memo", "credit_memo_confirm"):
+        response = agent.post(
+            memo_url(world.de_reseller, step), {"amount": amount, "reason": "x"}
+        )
+        assert message in response.content.decode()
+    assert ledger_state() == before
