@@ -82,7 +82,10 @@ class CardRequired(BillingError):
 
 class InvalidIdempotencyKey(BillingError):
     code = "invalid_idempotency_key"
-    message = _("The request is missing a valid idempotency key.")
+    message = _(
+        "This confirmation is missing its one-time key. "
+        "Review the request and confirm it again."
+    )
 
 
 class IdempotencyKeyReused(BillingError):

@@ -170,6 +170,7 @@ class Operation(models.Model):
         LINK = "link", _("Manual link")
         UNLINK = "unlink", _("Manual unlink")
         REVERT = "revert", _("Revert")
+        CREDIT_MEMO = "credit_memo", _("Credit memo issued")
 
     class Status(models.TextChoices):
         COMPLETED = "completed", _("Completed")
@@ -278,7 +279,8 @@ class Document(models.Model):
     open_amount = AmountField(_("open amount"))
     description = models.CharField(_("description"), max_length=500, blank=True)
     source = models.CharField(max_length=20, choices=Source.choices)
-    # The payment operation whose card charge created this payment document.
+    # The operation that created the document: a card charge's payment, a
+    # credit memo issued by staff. Documents from upstream billing have none.
     operation = models.ForeignKey(
         Operation,
         on_delete=models.PROTECT,

@@ -8,7 +8,6 @@ anything but "Closed").
 from __future__ import annotations
 
 import csv
-import secrets
 from collections.abc import Iterable, Sequence
 
 from django import forms
@@ -164,37 +163,3 @@ def csv_response(
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
-
-# --- one-time form tokens ----------------------------------------------------
-
-_FORM_TOKENS = "one_time_form_tokens"
-_MAX_FORM_TOKENS = 20
-
-
-def issue_form_token(request: HttpRequest, purpose: str) -> str:
-    """Return a new single-use token for a confirmation form, kept in the session.
-
-    Put it in a hidden field of the confirm step and call
-    :func:`consume_form_token` before acting: a double-clicked or replayed
-    confirmation then acts once.
-    """
-    token = secrets.token_urlsafe(24)
-    tokens = dict(request.session.get(_FORM_TOKENS, {}))
-    # Keep only the newest few: abandoned confirmations must not pile up.
-    tokens = dict(list(tokens.items())[-(_MAX_FORM_TOKENS - 1) :])
-    tokens[token] = purpose
-    request.session[_FORM_TOKENS] = tokens
-    return token
-
-
-def consume_form_token(request: HttpRequest, purpose: str, token: str) -> bool:
-    """Use up ``token`` for ``purpose``; return False if it was unknown or used."""
-    tokens = dict(request.session.get(_FORM_TOKENS, {}))
-    if not token or tokens.get(token) != purpose:
-        return False
-    del tokens[token]
-    request.session[_FORM_TOKENS] = tokens
-    # Save now, not at the end of the response, to narrow the window in which
-    # a second submission could still find the token.
-    request.session.save()
-    return True

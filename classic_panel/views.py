@@ -8,6 +8,8 @@ refusal from the ledger is shown and changes nothing.
 
 from __future__ import annotations
 
+from uuid import uuid4
+
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
@@ -38,9 +40,7 @@ from billing.selectors import (
 from billing.services.links import REVERTIBLE_KINDS
 from billing.ui import (
     DocumentFilterForm,
-    consume_form_token,
     csv_response,
-    issue_form_token,
     paginate,
     query_without_page,
 )
@@ -53,8 +53,6 @@ from classic_panel.forms import (
     StaffAuthenticationForm,
 )
 
-LINK_TOKEN = "classic:link:{reseller}"
-CREDIT_MEMO_TOKEN = "classic:credit_memo:{reseller}"
 CSV_CHUNK = 2000
 
 login = auth_views.LoginView.as_view(
@@ -93,6 +91,15 @@ def _document_rows(documents, today) -> list[dict]:
         }
         for document in documents
     ]
+
+
+def _confirmation_key(request: HttpRequest) -> str:
+    """Return the idempotency key the review step put in the confirm form.
+
+    The ledger refuses an empty key, so a confirm that did not come from a
+    review page changes nothing.
+    """
+    return request.POST.get("token", "")
 
 
 # --- browsing ----------------------------------------------------------------
@@ -281,7 +288,7 @@ def link(request: HttpRequest, reseller: Reseller) -> HttpResponse:
         if "edit" in request.POST:
             form = LinkForm(initial=request.POST.dict(), reseller=reseller)
         return _link_form_page(request, reseller, form)
-    token = issue_form_token(request, LINK_TOKEN.format(reseller=reseller.pk))
+    token = uuid4().hex
     return _reseller_page(
         request,
         "link_review.html",
@@ -315,20 +322,10 @@ def _prefill_link_amount(form: LinkForm, initial: dict) -> None:
 @classic_view(permission=LINK_PERMISSION)
 @require_POST
 def link_confirm(request: HttpRequest, reseller: Reseller) -> HttpResponse:
-    """Step 2: link, once. A replayed confirmation is refused."""
+    """Step 2: link, once: the review's key makes a replayed confirm a no-op."""
     form = LinkForm(request.POST, reseller=reseller)
     if not form.is_valid():
         return _link_form_page(request, reseller, form)
-    purpose = LINK_TOKEN.format(reseller=reseller.pk)
-    if not consume_form_token(request, purpose, request.POST.get("token", "")):
-        messages.error(
-            request,
-            _(
-                "This link was already submitted (or the form expired); nothing "
-                "more was linked. Check the documents before linking again."
-            ),
-        )
-        return redirect(_document_url(reseller, form.cleaned_data["debit"]))
     credit, debit = form.cleaned_data["credit"], form.cleaned_data["debit"]
     try:
         allocation = services.link_documents(
@@ -337,6 +334,7 @@ def link_confirm(request: HttpRequest, reseller: Reseller) -> HttpResponse:
             amount=form.cleaned_data["amount"],
             actor=request.user,
             reason=form.cleaned_data["reason"],
+            idempotency_key=_confirmation_key(request),
         )
     except BillingError as exc:
         return _link_form_page(request, reseller, form, error=exc.message)
@@ -457,7 +455,7 @@ def credit_memo(request: HttpRequest, reseller: Reseller) -> HttpResponse:
         if "edit" in request.POST:
             form = CreditMemoForm(initial=request.POST.dict(), reseller=reseller)
         return _credit_memo_form_page(request, reseller, form)
-    token = issue_form_token(request, CREDIT_MEMO_TOKEN.format(reseller=reseller.pk))
+    token = uuid4().hex
     return _reseller_page(
         request,
         "credit_memo_review.html",
@@ -471,26 +469,17 @@ def credit_memo(request: HttpRequest, reseller: Reseller) -> HttpResponse:
 @classic_view(permission=CREDIT_MEMO_PERMISSION)
 @require_POST
 def credit_memo_confirm(request: HttpRequest, reseller: Reseller) -> HttpResponse:
-    """Step 2: issue the credit memo, once."""
+    """Step 2: issue the credit memo, once: a replayed confirm is a no-op."""
     form = CreditMemoForm(request.POST, reseller=reseller)
     if not form.is_valid():
         return _credit_memo_form_page(request, reseller, form)
-    purpose = CREDIT_MEMO_TOKEN.format(reseller=reseller.pk)
-    if not consume_form_token(request, purpose, request.POST.get("token", "")):
-        messages.error(
-            request,
-            _(
-                "This credit memo was already submitted (or the form expired); "
-                "no other credit memo was issued."
-            ),
-        )
-        return redirect("classic:reseller", reseller_id=reseller.pk)
     try:
         memo = services.issue_credit_memo(
             reseller=reseller,
             amount=form.cleaned_data["amount"],
             reason=form.cleaned_data["reason"],
             actor=request.user,
+            idempotency_key=_confirmation_key(request),
         )
     except BillingError as exc:
         return _credit_memo_form_page(request, reseller, form, error=exc.message)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
@@ -9,7 +11,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q
 
 from billing.allocation_policy import OpenItem, PlannedAllocation, plan_allocations
-from billing.exceptions import ReasonRequired
+from billing.exceptions import (
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+    ReasonRequired,
+)
 from billing.models import (
     CREDIT_KINDS,
     DEBIT_KINDS,
@@ -24,6 +30,45 @@ from billing.models import (
 from billing.money import format_money
 
 User = AbstractBaseUser
+MAX_KEY_LENGTH = 64
+
+
+def clean_idempotency_key(key: str | None, *, required: bool) -> str | None:
+    """Return the request's idempotency key, stripped, or refuse a bad one.
+
+    ``None`` means the caller does not use idempotency (allowed unless
+    ``required``); a key that is given must be usable.
+    """
+    if key is None and not required:
+        return None
+    key = (key or "").strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidIdempotencyKey()
+    return key
+
+
+def request_hash(*parts: object) -> str:
+    """Return a digest of a request's parameters, to recognise a true replay."""
+    payload = json.dumps([str(part) for part in parts])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def replayed_operation(
+    *, reseller: Reseller, key: str | None, kind: str, digest: str
+) -> Operation | None:
+    """Return the operation an earlier request with ``key`` made, if any.
+
+    The same key with other parameters (or for another action) is refused:
+    it is a mistake, not a replay. Call under the reseller lock.
+    """
+    if key is None:
+        return None
+    operation = Operation.objects.filter(reseller=reseller, idempotency_key=key).first()
+    if operation is not None and (
+        operation.kind != kind or operation.request_hash != digest
+    ):
+        raise IdempotencyKeyReused()
+    return operation
 
 
 def require_reason(reason: str) -> str:

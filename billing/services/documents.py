@@ -17,6 +17,7 @@ from billing.models import (
     AuditEvent,
     Document,
     DocumentKind,
+    Operation,
     Reseller,
     Source,
 )
@@ -24,7 +25,10 @@ from billing.money import format_money, parse_amount
 from billing.services._ledger import (
     User,
     auto_apply,
+    clean_idempotency_key,
     record,
+    replayed_operation,
+    request_hash,
     require_reason,
     user_or_none,
 )
@@ -101,17 +105,36 @@ def issue_credit_memo(
     actor: User,
     issue_date: date | None = None,
     source: str = Source.CLASSIC_PANEL,
+    idempotency_key: str | None = None,
 ) -> Document:
     """Issue a credit memo to the reseller, numbered ``CM-<reseller>-<n>``.
 
     It adds to the reseller's credit balance; a prepaid reseller's open
-    documents are paid from it at once.
+    documents are paid from it at once. With an ``idempotency_key``, a
+    replayed request returns the first credit memo and issues nothing more.
     """
     reason = require_reason(reason)
     total = parse_amount(amount, reseller.currency)
+    key = clean_idempotency_key(idempotency_key, required=False)
+    digest = request_hash(total, reason, issue_date)
     actor = user_or_none(actor)
     with transaction.atomic(durable=True):
         reseller = lock_reseller(reseller.pk)
+        replay = replayed_operation(
+            reseller=reseller, key=key, kind=Operation.Kind.CREDIT_MEMO, digest=digest
+        )
+        if replay is not None:
+            return replay.created_documents.get()
+        operation = Operation.objects.create(
+            reseller=reseller,
+            kind=Operation.Kind.CREDIT_MEMO,
+            actor=actor,
+            source=source,
+            reason=reason,
+            idempotency_key=key,
+            request_hash=digest,
+            completed_at=timezone.now(),
+        )
         prefix = f"CM-{reseller.pk}-"
         sequence = (
             Document.objects.filter(
@@ -131,6 +154,7 @@ def issue_credit_memo(
             source=source,
             action=AuditEvent.Action.CREDIT_MEMO_ISSUED,
             reason=reason,
+            operation=operation,
         )
 
 
@@ -147,6 +171,7 @@ def _create_locked(
     source: str,
     action: str = AuditEvent.Action.DOCUMENT_POSTED,
     reason: str = "",
+    operation: Operation | None = None,
 ) -> Document:
     if Document.objects.filter(
         marketplace_id=reseller.marketplace_id, number=number
@@ -163,6 +188,7 @@ def _create_locked(
         open_amount=total,
         description=description[:500],
         source=source,
+        operation=operation,
     )
     record(
         reseller=reseller,
@@ -170,6 +196,7 @@ def _create_locked(
         actor=actor,
         source=source,
         reason=reason,
+        operation=operation,
         document=document,
         amount=total,
         summary=f"{document.get_kind_display()} {number} posted for "

@@ -33,7 +33,10 @@ from billing.services._ledger import (
     User,
     active_allocations,
     apply_allocations,
+    clean_idempotency_key,
     record,
+    replayed_operation,
+    request_hash,
     require_reason,
     reverse_allocations,
     user_or_none,
@@ -54,18 +57,27 @@ def link_documents(
     actor: User,
     reason: str,
     source: str = Source.CLASSIC_PANEL,
+    idempotency_key: str | None = None,
 ) -> Allocation:
     """Apply ``amount`` of an open credit to an open debit of the same reseller.
 
     Any amount up to both open amounts is allowed: this is how support applies
-    "a credit less than my invoices".
+    "a credit less than my invoices". With an ``idempotency_key``, a replayed
+    request returns the first allocation and links nothing more.
     """
     reason = require_reason(reason)
     if credit.reseller_id != debit.reseller_id:
         raise DifferentResellers()
+    key = clean_idempotency_key(idempotency_key, required=False)
+    digest = request_hash(credit.pk, debit.pk, amount, reason)
     actor = user_or_none(actor)
     with transaction.atomic(durable=True):
         reseller = lock_reseller(credit.reseller_id)
+        replay = replayed_operation(
+            reseller=reseller, key=key, kind=Operation.Kind.LINK, digest=digest
+        )
+        if replay is not None:
+            return replay.allocations.get()
         documents = Document.objects.in_bulk([credit.pk, debit.pk])
         credit, debit = documents[credit.pk], documents[debit.pk]
         if credit.kind not in CREDIT_KINDS or debit.kind not in DEBIT_KINDS:
@@ -82,6 +94,8 @@ def link_documents(
             actor=actor,
             source=source,
             reason=reason,
+            idempotency_key=key,
+            request_hash=digest,
             credit_applied=value,
             completed_at=timezone.now(),
         )

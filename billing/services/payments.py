@@ -37,8 +37,6 @@ from billing.exceptions import (
     CreditNotAllowed,
     DocumentNotFound,
     DocumentNotPayable,
-    IdempotencyKeyReused,
-    InvalidIdempotencyKey,
     InvalidPaymentMethod,
     NothingSelected,
     PaymentInProgress,
@@ -63,14 +61,16 @@ from billing.services._ledger import (
     User,
     apply_allocations,
     auto_apply,
+    clean_idempotency_key,
     open_documents,
     open_item,
     record,
+    replayed_operation,
+    request_hash,
     user_or_none,
 )
 
 ZERO = Decimal(0)
-MAX_KEY_LENGTH = 64
 MAX_DOCUMENTS_PER_PAYMENT = 1000
 
 
@@ -165,19 +165,15 @@ def pay_documents(
     ids = _clean_ids(document_ids)
     if payment_method not in Operation.PaymentMethod.values:
         raise InvalidPaymentMethod()
-    key = (idempotency_key or "").strip()
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidIdempotencyKey()
+    key = clean_idempotency_key(idempotency_key, required=True)
     actor = user_or_none(actor)
-    request_hash = _request_hash(ids, use_credit, payment_method)
+    digest = request_hash(sorted(ids), bool(use_credit), payment_method)
 
     with transaction.atomic(durable=True):
         locked = lock_reseller(reseller.pk)
-        operation = Operation.objects.filter(
-            reseller=locked, idempotency_key=key
-        ).first()
-        if operation is not None and operation.request_hash != request_hash:
-            raise IdempotencyKeyReused()
+        operation = replayed_operation(
+            reseller=locked, key=key, kind=Operation.Kind.PAYMENT, digest=digest
+        )
         if operation is None:
             operation = _start_payment(
                 reseller=locked,
@@ -185,7 +181,7 @@ def pay_documents(
                 use_credit=use_credit,
                 payment_method=payment_method,
                 key=key,
-                request_hash=request_hash,
+                digest=digest,
                 actor=actor,
                 fingerprint=fingerprint,
                 card_token=card_token,
@@ -203,7 +199,7 @@ def _start_payment(
     use_credit: bool,
     payment_method: str,
     key: str,
-    request_hash: str,
+    digest: str,
     actor: User | None,
     fingerprint: str | None,
     card_token: str | None,
@@ -235,7 +231,7 @@ def _start_payment(
         actor=actor,
         source=source,
         idempotency_key=key,
-        request_hash=request_hash,
+        request_hash=digest,
         document_ids=ids,
         use_credit=use_credit,
         payment_method=payment_method,
@@ -434,11 +430,6 @@ def _fingerprint(
     return hashlib.sha256(
         json.dumps(payload, sort_keys=True, default=str).encode()
     ).hexdigest()
-
-
-def _request_hash(ids: Sequence[int], use_credit: bool, method: str) -> str:
-    payload = json.dumps([sorted(ids), bool(use_credit), method])
-    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def _clean_ids(document_ids: Iterable[int | str]) -> list[int]:

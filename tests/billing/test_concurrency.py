@@ -217,3 +217,46 @@ def test_payments_of_different_resellers_do_not_interfere(db):
             "s"
         ]
         assert used == Decimal("60.00")
+
+
+def test_concurrent_confirms_of_one_link_link_once(term_reseller):
+    memo = post(term_reseller, "credit_memo", "100.00", issue_date=date(2025, 12, 1))
+    invoice = post(term_reseller, "invoice", "60.00")
+    staff = factories.UserFactory(password=None)
+
+    def confirm() -> object:
+        return services.link_documents(
+            credit=memo,
+            debit=invoice,
+            amount="25.00",
+            actor=staff,
+            reason="reseller asked",
+            idempotency_key="review-1",
+        )
+
+    results = run_together([confirm for _ in range(8)])
+
+    assert all(isinstance(r, Allocation) for r in results), results
+    assert len({r.pk for r in results}) == 1
+    assert Document.objects.get(pk=memo.pk).open_amount == Decimal("75.00")
+    assert_ledger_consistent(term_reseller)
+
+
+def test_concurrent_confirms_of_one_credit_memo_issue_one(term_reseller):
+    staff = factories.UserFactory(password=None)
+
+    def confirm() -> object:
+        return services.issue_credit_memo(
+            reseller=term_reseller,
+            amount="40.00",
+            reason="goodwill",
+            actor=staff,
+            idempotency_key="review-2",
+        )
+
+    results = run_together([confirm for _ in range(8)])
+
+    assert all(isinstance(r, Document) for r in results), results
+    assert len({r.pk for r in results}) == 1
+    assert Document.objects.filter(reseller=term_reseller).count() == 1
+    assert_ledger_consistent(term_reseller)

@@ -391,3 +391,112 @@ def test_payment_still_charging_cannot_be_reverted_until_its_outcome(
     assert open_amount(invoice) == Decimal("100.00")
     assert credit_balance(term_reseller) == Decimal("100.00")
     assert_ledger_consistent(term_reseller)
+
+
+# --- replayed staff confirmations --------------------------------------------
+
+
+def test_replayed_link_returns_the_first_allocation(
+    term_reseller, memo, invoice, staff_user
+):
+    first = services.link_documents(
+        credit=memo,
+        debit=invoice,
+        amount="10.00",
+        actor=staff_user,
+        reason="customer asked",
+        idempotency_key="confirm-1",
+    )
+    before = ledger_snapshot(term_reseller)
+
+    again = services.link_documents(
+        credit=memo,
+        debit=invoice,
+        amount="10.00",
+        actor=staff_user,
+        reason="customer asked",
+        idempotency_key="confirm-1",
+    )
+
+    assert again.pk == first.pk
+    assert ledger_snapshot(term_reseller) == before
+
+
+@pytest.mark.parametrize("changes", [{"amount": "11.00"}, {"reason": "another reason"}])
+def test_link_key_reused_with_other_parameters_is_refused(
+    term_reseller, memo, invoice, staff_user, changes
+):
+    request = {
+        "credit": memo,
+        "debit": invoice,
+        "amount": "10.00",
+        "actor": staff_user,
+        "reason": "customer asked",
+        "idempotency_key": "confirm-1",
+    }
+    services.link_documents(**request)
+    before = ledger_snapshot(term_reseller)
+
+    with pytest.raises(BillingError) as refused:
+        services.link_documents(**{**request, **changes})
+
+    assert refused.value.code == "idempotency_key_reused"
+    assert ledger_snapshot(term_reseller) == before
+
+
+def test_empty_key_is_refused_and_links_nothing(
+    term_reseller, memo, invoice, staff_user
+):
+    before = ledger_snapshot(term_reseller)
+    with pytest.raises(BillingError) as refused:
+        services.link_documents(
+            credit=memo,
+            debit=invoice,
+            amount="10.00",
+            actor=staff_user,
+            reason="customer asked",
+            idempotency_key="  ",
+        )
+    assert refused.value.code == "invalid_idempotency_key"
+    assert ledger_snapshot(term_reseller) == before
+
+
+def test_a_payment_key_cannot_be_replayed_as_a_link(
+    term_reseller, memo, invoice, staff_user
+):
+    pay(term_reseller, [invoice], use_credit=False, idempotency_key="shared")
+    before = ledger_snapshot(term_reseller)
+    with pytest.raises(BillingError) as refused:
+        services.link_documents(
+            credit=memo,
+            debit=invoice,
+            amount="10.00",
+            actor=staff_user,
+            reason="customer asked",
+            idempotency_key="shared",
+        )
+    assert refused.value.code == "idempotency_key_reused"
+    assert ledger_snapshot(term_reseller) == before
+
+
+def test_replayed_credit_memo_returns_the_first_memo(term_reseller, staff_user):
+    def issue(amount: str = "15.00"):
+        return services.issue_credit_memo(
+            reseller=term_reseller,
+            amount=amount,
+            reason="goodwill",
+            actor=staff_user,
+            idempotency_key="memo-1",
+        )
+
+    memo = issue()
+    before = ledger_snapshot(term_reseller)
+
+    assert issue().pk == memo.pk
+    assert ledger_snapshot(term_reseller) == before
+    assert memo.operation.kind == Operation.Kind.CREDIT_MEMO
+    assert memo.operation.actor == staff_user
+    with pytest.raises(BillingError) as refused:
+        issue("16.00")
+    assert refused.value.code == "idempotency_key_reused"
+    assert ledger_snapshot(term_reseller) == before
