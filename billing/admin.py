@@ -20,6 +20,7 @@ from billing.models import (
     Reseller,
     ResellerMembership,
     Reversal,
+    SandboxCharge,
 )
 from billing.money import format_money, is_supported_currency
 
@@ -173,3 +174,12 @@ class AuditEventAdmin(ReadOnlyAdmin):
     search_fields = ["summary", "reason", "reseller__name"]
     list_select_related = ["reseller", "actor"]
     show_full_result_count = False
+
+
+@admin.register(SandboxCharge)
+class SandboxChargeAdmin(ReadOnlyAdmin):
+    """What the sandbox gateway charged: the stand-in for a gateway's records."""
+
+    list_display = ["created_at", "reference", "amount", "currency", "succeeded"]
+    list_filter = ["succeeded", "currency"]
+    search_fields = ["reference", "idempotency_key"]

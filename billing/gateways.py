@@ -14,10 +14,12 @@ from decimal import Decimal
 from typing import Protocol
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
 from billing.exceptions import GatewayUnavailable
+from billing.models import SandboxCharge
 
 
 @dataclass(frozen=True)
@@ -41,14 +43,19 @@ class PaymentGateway(Protocol):
         description: str,
     ) -> ChargeResult: ...
 
+    def find_charge(self, *, idempotency_key: str) -> ChargeResult | None:
+        """Return the outcome of the charge made under the key, None if none."""
+        ...
+
 
 class SandboxGateway:
     """A gateway for development and tests; its outcomes follow the card.
 
     ``4242 4242 4242 4242`` is charged, ``4000 0000 0000 0002`` is declined,
     ``4000 0000 0000 0119`` makes the processor unavailable; any other number
-    is declined as invalid. References derive from the idempotency key, so a
-    retried charge gets the same reference, as with a real gateway.
+    is declined as invalid. Like a real gateway it remembers each charge by its
+    idempotency key (in its own table, outside the ledger): a retry returns
+    the first outcome, and :meth:`find_charge` answers for an unknown outcome.
     """
 
     SUCCESS_CARD = "4242424242424242"
@@ -64,15 +71,38 @@ class SandboxGateway:
         idempotency_key: str,
         description: str,
     ) -> ChargeResult:
+        known = self.find_charge(idempotency_key=idempotency_key)
+        if known is not None:
+            return known
         card = "".join(card_token.split())
-        reference = "sbx_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
-        if card == self.SUCCESS_CARD:
-            return ChargeResult(True, reference)
         if card == self.UNAVAILABLE_CARD:
             raise GatewayUnavailable()
-        if card == self.DECLINED_CARD:
-            return ChargeResult(False, reference, str(_("The card was declined.")))
-        return ChargeResult(False, reference, str(_("The card number is not valid.")))
+        if card == self.SUCCESS_CARD:
+            message = ""
+        elif card == self.DECLINED_CARD:
+            message = str(_("The card was declined."))
+        else:
+            message = str(_("The card number is not valid."))
+        reference = "sbx_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
+        try:
+            with transaction.atomic():
+                SandboxCharge.objects.create(
+                    idempotency_key=idempotency_key,
+                    amount=amount,
+                    currency=currency,
+                    succeeded=not message,
+                    reference=reference,
+                    message=message,
+                )
+        except IntegrityError:
+            pass  # a concurrent retry with the same key was first: use its outcome
+        return self.find_charge(idempotency_key=idempotency_key)
+
+    def find_charge(self, *, idempotency_key: str) -> ChargeResult | None:
+        charge = SandboxCharge.objects.filter(idempotency_key=idempotency_key).first()
+        if charge is None:
+            return None
+        return ChargeResult(charge.succeeded, charge.reference, charge.message)
 
 
 def get_gateway() -> PaymentGateway:

@@ -475,3 +475,25 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return self.summary
+
+
+class SandboxCharge(models.Model):
+    """A charge the sandbox payment gateway made; not part of the ledger.
+
+    It stands in for the gateway's own records, so the sandbox can answer
+    retries and look-ups by idempotency key as a real gateway does.
+    """
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    amount = AmountField()
+    currency = models.CharField(max_length=3)
+    succeeded = models.BooleanField()
+    reference = models.CharField(max_length=100)
+    message = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.reference

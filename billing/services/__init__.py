@@ -13,6 +13,7 @@ from billing.services.payments import (
     credit_allowed,
     pay_documents,
     preview_payment,
+    settle_payment,
 )
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "post_document",
     "preview_payment",
     "revert_operation",
+    "settle_payment",
     "unlink_allocation",
 ]

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing.allocation_policy import PlannedAllocation
 from billing.exceptions import (
@@ -193,6 +194,11 @@ def revert_operation(
         active = active_allocations(operation=target)
         if not active:
             raise NothingToRevert()
+        if Operation.objects.filter(reverts=target).exists():
+            # A card charge recorded after the revert added these allocations.
+            raise NothingToRevert(
+                _("This operation was reverted already; unlink what remains.")
+            )
         revert = Operation.objects.create(
             reseller=reseller,
             kind=Operation.Kind.REVERT,

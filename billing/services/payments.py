@@ -42,7 +42,7 @@ from billing.exceptions import (
     PaymentInProgress,
     StalePreview,
 )
-from billing.gateways import get_gateway
+from billing.gateways import ChargeResult, get_gateway
 from billing.locking import lock_reseller
 from billing.models import (
     CREDIT_KINDS,
@@ -274,13 +274,53 @@ def _charge_card(*, operation: Operation, card_token: str) -> Operation:
         amount=quantize(operation.amount_to_charge, currency),
         currency=currency,
         card_token=card_token,
-        idempotency_key=f"{operation.reseller_id}:{operation.idempotency_key}",
+        idempotency_key=_gateway_key(operation),
         description=f"{operation.reference} {operation.reseller.name}",
     )
+    return _record_outcome(operation, result)
+
+
+def settle_payment(*, operation: Operation) -> Operation:
+    """Settle a card payment left "charging" by asking the gateway what happened.
+
+    A payment stays charging when the processor did not answer. The gateway is
+    asked for the charge made under the payment's key: a charge it made is
+    recorded as a payment document; when it made none, the payment is closed
+    as not charged and its documents stay open. Run it only for payments older
+    than the gateway's time-out (the ``settle_payments`` command does).
+    """
+    if operation.status != Operation.Status.CHARGING:
+        return operation
+    result = get_gateway().find_charge(idempotency_key=_gateway_key(operation))
+    if result is None:
+        result = ChargeResult(
+            succeeded=False,
+            reference="",
+            message=_("The card processor did not complete the charge.")
+            + " "
+            + _("Nothing was charged."),
+        )
+    return _record_outcome(operation, result)
+
+
+def _gateway_key(operation: Operation) -> str:
+    return f"{operation.reseller_id}:{operation.idempotency_key}"
+
+
+def _record_outcome(operation: Operation, result: ChargeResult) -> Operation:
+    """Step 3, under the lock: record a charge or a decline, once.
+
+    A successful charge is always recorded, even on a payment already closed
+    as not charged: money the gateway took must become a payment document.
+    """
     with transaction.atomic(durable=True):
         reseller = lock_reseller(operation.reseller_id)
         operation = Operation.objects.select_related("reseller").get(pk=operation.pk)
-        if operation.status != Operation.Status.CHARGING:
+        charging = operation.status == Operation.Status.CHARGING
+        late_success = operation.status == Operation.Status.DECLINED and (
+            result.succeeded and operation.amount_charged == 0
+        )
+        if not (charging or late_success):
             return operation  # a concurrent retry recorded the outcome already
         selected = list(
             Document.objects.filter(
@@ -290,26 +330,33 @@ def _charge_card(*, operation: Operation, card_token: str) -> Operation:
         operation.gateway_reference = result.reference
         operation.completed_at = timezone.now()
         if result.succeeded:
+            operation.message = ""
             _record_charge(reseller, operation, selected)
         else:
-            operation.status = Operation.Status.DECLINED
-            operation.message = result.message
-            operation.amount_left_open = sum(
-                (doc.open_amount for doc in selected), ZERO
-            )
-            record(
-                reseller=reseller,
-                action=AuditEvent.Action.PAYMENT_DECLINED,
-                actor=operation.actor,
-                source=Source.GATEWAY,
-                operation=operation,
-                amount=operation.amount_to_charge,
-                summary=f"Card declined for "
-                f"{format_money(operation.amount_to_charge, currency)}: "
-                f"{result.message}",
-            )
+            _record_decline(reseller, operation, selected, result.message)
         operation.save()
     return operation
+
+
+def _record_decline(
+    reseller: Reseller,
+    operation: Operation,
+    selected: Sequence[Document],
+    message: str,
+) -> None:
+    operation.status = Operation.Status.DECLINED
+    operation.message = message
+    operation.amount_left_open = sum((doc.open_amount for doc in selected), ZERO)
+    record(
+        reseller=reseller,
+        action=AuditEvent.Action.PAYMENT_DECLINED,
+        actor=operation.actor,
+        source=Source.GATEWAY,
+        operation=operation,
+        amount=operation.amount_to_charge,
+        summary=f"Card not charged "
+        f"{format_money(operation.amount_to_charge, reseller.currency)}: {message}",
+    )
 
 
 def _record_charge(
