@@ -73,8 +73,18 @@ def page(chromium_browser, live_server, request):
     )
     page = context.new_page()
     page.set_default_timeout(10_000)
+    blocked: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            blocked.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
+    )
     yield page
     ARTIFACTS.mkdir(exist_ok=True)
     name = request.node.nodeid.replace("/", "_").replace("::", "__")
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     context.close()
+    assert not blocked, f"the content security policy blocked: {blocked}"

@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.test import RequestFactory
 from django.utils import timezone
 
 from billing import roles
@@ -186,11 +187,17 @@ def test_ledger_shows_partial_payments_and_not_yet_due_documents(seeded):
     ).exists()
 
 
+def sign_in(*, username: str, password: str):
+    """Authenticate as the sign-in pages do: with a request (for throttling)."""
+    request = RequestFactory().post("/login/")
+    return authenticate(request, username=username, password=password)
+
+
 @pytest.mark.parametrize("name", RESELLERS)
 def test_reseller_users_log_in_to_their_account(seeded, name):
     username = RESELLERS[name][2]
 
-    user = authenticate(username=username, password="demo-password")
+    user = sign_in(username=username, password="demo-password")
 
     assert user is not None
     assert reseller_for_user(user).name == name
@@ -206,7 +213,7 @@ def test_reseller_users_log_in_to_their_account(seeded, name):
     ],
 )
 def test_support_staff_roles(seeded, username, codes, can_link):
-    user = authenticate(username=username, password="demo-password")
+    user = sign_in(username=username, password="demo-password")
 
     assert user is not None
     assert sorted(user.staff_marketplaces.values_list("code", flat=True)) == codes
@@ -217,7 +224,7 @@ def test_support_staff_roles(seeded, username, codes, can_link):
 
 
 def test_operator_is_a_superuser(seeded):
-    user = authenticate(username="operator", password="demo-password")
+    user = sign_in(username="operator", password="demo-password")
 
     assert user is not None
     assert user.is_staff and user.is_superuser
