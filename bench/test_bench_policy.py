@@ -48,8 +48,10 @@ def test_bench_plan_allocations_100k_debits(benchmark, debits, credit_cents):
     assert plan  # the benchmark measured real work
 
 
-def bulk_documents(reseller, kind: str, count: int, total: str, prefix: str):
-    """Insert open documents directly: setting up, not what is measured."""
+def bulk_documents(
+    reseller, kind: str, count: int, total: str, prefix: str, *, paid: bool = False
+):
+    """Insert documents directly (open, or paid off): setting up, not measured."""
     documents = [
         Document(
             reseller=reseller,
@@ -61,7 +63,7 @@ def bulk_documents(reseller, kind: str, count: int, total: str, prefix: str):
             if kind in (DocumentKind.INVOICE, DocumentKind.DEBIT_MEMO)
             else None,
             total=Decimal(total),
-            open_amount=Decimal(total),
+            open_amount=Decimal(0) if paid else Decimal(total),
             source=Source.IMPORT,
         )
         for i in range(count)

@@ -330,8 +330,10 @@ class Document(models.Model):
                 fields=["reseller", "issue_date", "number"],
                 name="document_reseller_date_idx",
             ),
+            # What is owed and what can be used: the few open documents of an
+            # account with years of paid ones.
             models.Index(
-                fields=["reseller", "due_date"],
+                fields=["reseller", "kind", "issue_date", "number"],
                 condition=Q(open_amount__gt=0),
                 name="document_reseller_open_idx",
             ),
