@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from operator import attrgetter
+from typing import NamedTuple
 
 ZERO = Decimal(0)
 
@@ -27,16 +29,25 @@ class OpenItem:
     open_amount: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedAllocation:
+class PlannedAllocation(NamedTuple):
+    """An amount of one credit the plan applies to one debit."""
+
     credit_id: int
     debit_id: int
     amount: Decimal
 
 
 def policy_order(items: Iterable[OpenItem]) -> list[OpenItem]:
-    """Return ``items`` in the order the policy uses them: oldest first."""
-    return sorted(items, key=lambda item: (item.issue_date, item.number, item.id))
+    """Return ``items`` in the order the policy uses them: oldest first.
+
+    The order is by issue date, then number, then id. Three stable sorts,
+    least significant key first, give exactly that order several times faster
+    than one sort on a tuple key.
+    """
+    ordered = sorted(items, key=attrgetter("id"))
+    ordered.sort(key=attrgetter("number"))
+    ordered.sort(key=attrgetter("issue_date"))
+    return ordered
 
 
 def plan_allocations(
@@ -48,24 +59,27 @@ def plan_allocations(
     amount, no debit receives more than its open amount, and the total planned
     is the smaller of the two sides' totals. Linear after sorting.
     """
-    credit_queue = [item for item in policy_order(credits) if item.open_amount > 0]
+    queue = [item for item in policy_order(credits) if item.open_amount > 0]
     plan: list[PlannedAllocation] = []
-    ci = 0
-    credit_left = credit_queue[0].open_amount if credit_queue else ZERO
+    if not queue:
+        return plan
+    add = plan.append
+    position, last = 0, len(queue) - 1
+    credit = queue[0]
+    credit_left = credit.open_amount
     for debit in policy_order(debits):
         debit_left = debit.open_amount
-        while debit_left > 0 and ci < len(credit_queue):
-            amount = min(debit_left, credit_left)
-            plan.append(PlannedAllocation(credit_queue[ci].id, debit.id, amount))
+        while debit_left > 0:
+            amount = debit_left if debit_left < credit_left else credit_left
+            add(PlannedAllocation(credit.id, debit.id, amount))
             debit_left -= amount
             credit_left -= amount
             if credit_left == 0:
-                ci += 1
-                credit_left = (
-                    credit_queue[ci].open_amount if ci < len(credit_queue) else ZERO
-                )
-        if ci >= len(credit_queue):
-            break
+                if position == last:
+                    return plan
+                position += 1
+                credit = queue[position]
+                credit_left = credit.open_amount
     return plan
 
 
