@@ -5,10 +5,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db.models import F
 
 from billing import services
 from billing.allocation_policy import OpenItem, plan_allocations
-from billing.models import Document, DocumentKind, Source
+from billing.models import Document, DocumentKind, Reseller, Source
 
 pytestmark = pytest.mark.bench
 
@@ -68,6 +69,10 @@ def bulk_documents(
         )
         for i in range(count)
     ]
+    Reseller.objects.filter(pk=reseller.pk).update(
+        document_count=F("document_count") + count
+    )
+    reseller.refresh_from_db(fields=["document_count"])
     return Document.objects.bulk_create(documents, batch_size=500)
 
 

@@ -116,6 +116,12 @@ class Reseller(models.Model):
         blank=True,
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Kept by the services as they post documents (under the reseller lock),
+    # so an unfiltered document list knows its size without counting rows;
+    # ``check_ledger`` verifies it.
+    document_count = models.PositiveBigIntegerField(
+        _("documents"), default=0, editable=False
+    )
 
     class Meta:
         ordering = ["name"]

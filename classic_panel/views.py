@@ -41,6 +41,7 @@ from billing.services.links import REVERTIBLE_KINDS
 from billing.ui import (
     DocumentFilterForm,
     csv_response,
+    document_page,
     paginate,
     query_without_page,
 )
@@ -122,7 +123,7 @@ def reseller_documents(request: HttpRequest, reseller: Reseller) -> HttpResponse
     """Reseller > Documents: real statuses, open amounts, filters, totals."""
     today = timezone.localdate()
     form = DocumentFilterForm(request.GET or None, for_reseller=False)
-    page = paginate(request, form.filter(documents_for_reseller(reseller)))
+    page = document_page(request, form, reseller)
     return _reseller_page(
         request,
         "documents.html",

@@ -27,7 +27,12 @@ from billing.exceptions import (
 from billing.gateways import SandboxGateway
 from billing.models import DEBIT_KINDS, DocumentKind, Operation
 from billing.services import PaymentPlan, pay_documents, preview_payment
-from billing.ui import DocumentFilterForm, paginate, query_without_page
+from billing.ui import (
+    DocumentFilterForm,
+    document_page,
+    paginate,
+    query_without_page,
+)
 from reseller_panel.access import reseller_required
 from reseller_panel.bank import bank_details
 from reseller_panel.forms import ConfirmPaymentForm, SelectionForm
@@ -268,13 +273,12 @@ def payments(request: HttpRequest) -> HttpResponse:
 @reseller_required
 def documents(request: HttpRequest) -> HttpResponse:
     form = DocumentFilterForm(request.GET or None, for_reseller=True)
-    queryset = form.filter(selectors.documents_for_reseller(request.reseller))
     return _render(
         request,
         "documents.html",
         {
             "form": form,
-            "page": paginate(request, queryset),
+            "page": document_page(request, form, request.reseller),
             "query": query_without_page(request),
         },
     )

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q
+from django.db.models import F, Q
 
 from billing.allocation_policy import OpenItem, PlannedAllocation, plan_allocations
 from billing.exceptions import (
@@ -31,6 +31,17 @@ from billing.money import format_money
 
 User = AbstractBaseUser
 MAX_KEY_LENGTH = 64
+
+
+def create_document(reseller: Reseller, **fields) -> Document:
+    """Create one of the reseller's documents and count it on the account."""
+    document = Document.objects.create(
+        reseller=reseller, marketplace_id=reseller.marketplace_id, **fields
+    )
+    Reseller.objects.filter(pk=reseller.pk).update(
+        document_count=F("document_count") + 1
+    )
+    return document
 
 
 def clean_idempotency_key(key: str | None, *, required: bool) -> str | None:

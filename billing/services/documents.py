@@ -26,6 +26,7 @@ from billing.services._ledger import (
     User,
     auto_apply,
     clean_idempotency_key,
+    create_document,
     record,
     replayed_operation,
     request_hash,
@@ -177,9 +178,8 @@ def _create_locked(
         marketplace_id=reseller.marketplace_id, number=number
     ).exists():
         raise DuplicateDocumentNumber()
-    document = Document.objects.create(
-        reseller=reseller,
-        marketplace_id=reseller.marketplace_id,
+    document = create_document(
+        reseller,
         kind=kind,
         number=number,
         issue_date=issue_date,

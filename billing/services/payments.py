@@ -62,6 +62,7 @@ from billing.services._ledger import (
     apply_allocations,
     auto_apply,
     clean_idempotency_key,
+    create_document,
     open_documents,
     open_item,
     record,
@@ -364,9 +365,8 @@ def _record_charge(
 ) -> None:
     """Turn a successful charge into a payment document and allocate it."""
     amount = operation.amount_to_charge
-    payment = Document.objects.create(
-        reseller=reseller,
-        marketplace_id=reseller.marketplace_id,
+    payment = create_document(
+        reseller,
         kind=DocumentKind.PAYMENT,
         number=f"CARD-{operation.pk:08d}",
         issue_date=timezone.localdate(),

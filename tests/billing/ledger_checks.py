@@ -53,6 +53,8 @@ def assert_ledger_consistent(reseller: Reseller) -> None:
         ZERO,
     )
     assert selectors.credit_balance(reseller) == expected_balance
+    stored_count = Reseller.objects.values_list("document_count", flat=True)
+    assert stored_count.get(pk=reseller.pk) == len(documents)
     foreign = Allocation.objects.filter(reseller=reseller).exclude(
         credit__reseller=reseller, debit__reseller=reseller
     )

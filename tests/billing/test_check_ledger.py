@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from billing import services
 from billing.fields import SCALE
-from billing.models import Allocation, Document, PaymentModel
+from billing.models import Allocation, Document, PaymentModel, Reseller
 from tests import factories
 
 THOUSANDTHS = 10**SCALE
@@ -100,6 +100,30 @@ def test_open_amount_changed_behind_the_services_back_is_reported(ledger):
     )
     assert "BALANCE" not in out  # an invoice is not credit
     assert "Ledger inconsistent: 1 problem(s)" in out
+
+
+def test_document_count_changed_behind_the_services_back_is_reported(ledger):
+    assert Reseller.objects.get(pk=ledger.pk).document_count == 4
+    raw_update(Reseller, "document_count", "document_count + 1", ledger.pk)
+
+    passed, out = check()
+
+    assert not passed
+    assert (
+        f"COUNT reseller {ledger.name!r} (#{ledger.pk}): document count stored 5, "
+        "counted 4" in out
+    )
+    assert "Ledger inconsistent: 1 problem(s)" in out
+
+
+def test_document_count_of_an_account_without_documents_is_checked(ledger):
+    empty = factories.ResellerFactory(marketplace=ledger.marketplace)
+    raw_update(Reseller, "document_count", "%s", empty.pk, [3])
+
+    passed, out = check("--reseller", str(empty.pk))
+
+    assert not passed
+    assert f"(#{empty.pk}): document count stored 3, counted 0" in out
 
 
 def test_drift_makes_manage_py_exit_non_zero(ledger):

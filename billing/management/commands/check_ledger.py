@@ -4,7 +4,8 @@ For each document the open amount is recomputed as its total minus the active
 (not unlinked) allocations on either side, and compared with the stored one.
 Documents are read in id batches with a constant number of aggregate queries
 per batch, so the check scales to millions of rows; per-reseller totals are
-kept in memory (one entry per reseller, not per document).
+kept in memory (one entry per reseller, not per document). Each account's
+stored document count, which the document lists page by, is checked too.
 
 Exit status 0 when everything agrees, 1 (``CommandError``) otherwise.
 """
@@ -35,6 +36,7 @@ class ResellerTotals:
     """Per-reseller sums gathered while the documents stream by."""
 
     name: str
+    documents: int = 0
     credit_stored: Decimal = ZERO
     credit_computed: Decimal = ZERO
     applied_credit: Decimal = ZERO
@@ -84,6 +86,7 @@ class Command(BaseCommand):
         for batch in self._document_batches(reseller_id, batch_size):
             self._check_documents(batch, totals, findings)
         self._check_resellers(totals, findings)
+        self._check_document_counts(reseller_id, totals, findings)
         self._check_allocations(reseller_id, findings)
 
         for problem in findings.problems:
@@ -186,6 +189,7 @@ class Command(BaseCommand):
                 reseller = totals[doc["reseller_id"]] = ResellerTotals(
                     doc["reseller__name"]
                 )
+            reseller.documents += 1
             if doc["kind"] in CREDIT_KINDS:
                 reseller.credit_stored += stored
                 reseller.credit_computed += computed
@@ -210,6 +214,26 @@ class Command(BaseCommand):
                     f"UNBALANCED {where}: credit applied "
                     f"{reseller.applied_credit} "
                     f"but debit paid {reseller.paid_debit}"
+                )
+
+    def _check_document_counts(
+        self,
+        reseller_id: int | None,
+        totals: dict[int, ResellerTotals],
+        findings: Findings,
+    ) -> None:
+        """Compare each account's stored document count with its documents."""
+        resellers = Reseller.objects.order_by("pk").values_list(
+            "pk", "name", "document_count"
+        )
+        if reseller_id is not None:
+            resellers = resellers.filter(pk=reseller_id)
+        for pk, name, stored in resellers.iterator():
+            counted = totals[pk].documents if pk in totals else 0
+            if stored != counted:
+                findings.problems.append(
+                    f"COUNT reseller {name!r} (#{pk}): document count stored "
+                    f"{stored}, counted {counted}"
                 )
 
     # --- allocations ---------------------------------------------------------
