@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from billing.fields import AmountField
 from billing.models import (
     Allocation,
     AuditEvent,
@@ -25,17 +26,31 @@ from billing.models import (
 from billing.money import format_money, is_supported_currency
 
 
+def _show_amount(obj, field: str) -> str:
+    """``field`` of ``obj`` in the row's currency (its own, or its reseller's)."""
+    amount: Decimal | None = getattr(obj, field)
+    if amount is None:
+        return "-"
+    currency = getattr(obj, "currency", None) or obj.reseller.currency
+    return format_money(amount, currency)
+
+
 def money(field: str, description: str) -> Callable[[admin.ModelAdmin, object], str]:
     """Return a list column showing ``field`` in the row's reseller currency."""
 
     @admin.display(description=description, ordering=field)
     def column(model_admin: admin.ModelAdmin, obj) -> str:
-        amount: Decimal | None = getattr(obj, field)
-        if amount is None:
-            return "-"
-        return format_money(amount, obj.reseller.currency)
+        return _show_amount(obj, field)
 
     return column
+
+
+def _amount_detail(field: AmountField) -> Callable[[object], str]:
+    @admin.display(description=field.verbose_name)
+    def show(obj) -> str:
+        return _show_amount(obj, field.name)
+
+    return show
 
 
 class CurrencyForm(forms.ModelForm):
@@ -69,18 +84,41 @@ class MembershipInline(admin.TabularInline):
 @admin.register(Reseller)
 class ResellerAdmin(admin.ModelAdmin):
     form = CurrencyForm
-    list_display = ["name", "marketplace", "currency", "payment_model", "created_at"]
+    list_display = [
+        "name",
+        "marketplace",
+        "currency",
+        "payment_model",
+        "document_count",
+        "created_at",
+    ]
     list_filter = ["marketplace", "payment_model", "currency"]
     search_fields = ["name", "id"]
     inlines = [MembershipInline]
 
     def get_readonly_fields(self, request, obj=None):
         # Documents carry the reseller's marketplace and currency: fixed once set.
-        return ["marketplace", "currency"] if obj else []
+        return ["marketplace", "currency", "document_count"] if obj else []
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """The ledger is written by services only; admin shows it."""
+    """The ledger is written by services only; admin shows it.
+
+    A row's page shows each amount with its currency (``$25.00``), not as the
+    stored thousandths.
+    """
+
+    def __init__(self, model, admin_site):
+        super().__init__(model, admin_site)
+        self._amount_details: dict[str, str] = {}
+        for field in model._meta.fields:
+            if isinstance(field, AmountField):
+                name = self._amount_details[field.name] = f"{field.name}_in_currency"
+                setattr(self, name, _amount_detail(field))
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return [self._amount_details.get(name, name) for name in fields]
 
     def has_add_permission(self, request):
         return False
@@ -140,6 +178,7 @@ class ReversalAdmin(ReadOnlyAdmin):
     list_select_related = [
         "reseller",
         "actor",
+        "allocation__reseller",
         "allocation__credit",
         "allocation__debit",
     ]

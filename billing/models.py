@@ -16,7 +16,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from billing.fields import AmountField
-from billing.money import is_supported_currency
+from billing.money import format_money, is_supported_currency
 
 
 class CreditPolicy(models.TextChoices):
@@ -403,7 +403,8 @@ class Allocation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.credit.number} → {self.debit.number}"
+        amount = format_money(self.amount, self.reseller.currency)
+        return f"{amount} {self.credit.number} → {self.debit.number}"
 
     @property
     def source(self) -> str:

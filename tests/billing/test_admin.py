@@ -1,5 +1,7 @@
 """Django admin for operators: reference data editable, the ledger read-only."""
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -139,6 +141,7 @@ def test_reseller_marketplace_and_currency_are_fixed_once_created(admin_client, 
     form = response.context["adminform"].form
     assert "marketplace" not in form.fields
     assert "currency" not in form.fields
+    assert "document_count" not in form.fields
     assert "payment_model" in form.fields
 
 
@@ -234,6 +237,35 @@ def test_amounts_are_shown_in_the_reseller_currency(admin_client, ledger):
 
     assert "$25.00" in response.content.decode()
     assert "$15.00" in response.content.decode()
+
+
+def test_a_document_page_shows_amounts_in_its_currency(admin_client, ledger):
+    document = Document.objects.get(number="INV-PRE-1")
+
+    response = admin_client.get(admin_url(Document, "change", document.pk))
+
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "$25.00" in content
+    assert "$15.00" in content
+    assert "25.000" not in content
+    assert "15.000" not in content
+
+
+@pytest.mark.parametrize("model", LEDGER_MODELS, ids=lambda m: m.__name__)
+def test_every_ledger_row_page_shows_amounts_with_a_currency(
+    admin_client, ledger, model
+):
+    row = model.objects.order_by("pk").last()
+
+    response = admin_client.get(admin_url(model, "change", row.pk))
+
+    assert response.status_code == 200
+    shown = re.findall(
+        r'<div class="readonly">(.*?)</div>', response.content.decode(), re.S
+    )
+    assert shown
+    assert [value for value in shown if re.search(r"\d\.\d{3}\b", value)] == []
 
 
 @pytest.mark.parametrize("model", ALL_MODELS, ids=lambda m: m.__name__)
