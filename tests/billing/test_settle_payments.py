@@ -8,9 +8,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from billing import services
-from billing.exceptions import GatewayUnavailable
+from billing.exceptions import GatewayUnavailable, NothingToRevert
 from billing.gateways import SandboxGateway
 from billing.models import Document, DocumentKind, Operation
+from billing.services._ledger import active_allocations
 from tests.billing.ledger_checks import assert_ledger_consistent, open_amount
 from tests.factories import pay, post
 
@@ -158,3 +159,52 @@ def test_sandbox_remembers_each_charge_by_key():
 
 
 pytestmark = pytest.mark.django_db
+
+
+class RevertedMeanwhileGateway(SandboxGateway):
+    """Charges successfully, but only after the payment was settled as not
+    charged and staff reverted the credit it had applied."""
+
+    def charge(self, *, idempotency_key: str, **kwargs):
+        key = idempotency_key.split(":", 1)[1]
+        operation = Operation.objects.get(idempotency_key=key)
+        services.settle_payment(operation=operation)
+        services.revert_operation(
+            operation=operation, actor=None, reason="credit applied to the wrong bill"
+        )
+        return super().charge(idempotency_key=idempotency_key, **kwargs)
+
+
+def test_charge_recorded_after_a_revert_is_left_for_staff_to_unlink(
+    term_reseller, settings, staff_user
+):
+    memo = post(term_reseller, "credit_memo", "30.00", issue_date=date(2025, 12, 1))
+    invoice = post(term_reseller, "invoice", "100.00")
+    settings.PAYMENT_GATEWAY = f"{__name__}.RevertedMeanwhileGateway"
+
+    operation = pay(
+        term_reseller,
+        [invoice],
+        payment_method="card",
+        card_token=SandboxGateway.SUCCESS_CARD,
+        idempotency_key="reverted-meanwhile",
+    )
+
+    # The credit went back; the 70.00 charged still paid the invoice.
+    assert operation.status == Operation.Status.COMPLETED
+    assert open_amount(memo) == Decimal("30.00")
+    assert open_amount(invoice) == Decimal("30.00")
+    assert Operation.objects.filter(reverts=operation).count() == 1
+
+    # An operation is reverted once: what the late charge applied is
+    # unlinked one allocation at a time, by a person who sees it.
+    with pytest.raises(NothingToRevert) as refused:
+        services.revert_operation(operation=operation, actor=staff_user, reason="again")
+    assert "reverted already" in refused.value.message
+    assert Operation.objects.filter(reverts=operation).count() == 1
+    assert open_amount(invoice) == Decimal("30.00")
+
+    (late,) = active_allocations(operation=operation)
+    services.unlink_allocation(allocation=late, actor=staff_user, reason="refund")
+    assert open_amount(invoice) == Decimal("100.00")
+    assert_ledger_consistent(term_reseller)
