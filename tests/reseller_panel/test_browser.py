@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
-from billing.models import Document, Operation, PaymentModel, Reseller
+from billing import services
+from billing.models import Document, Operation, PaymentModel
 from billing.money import format_money
 from billing.selectors import account_summary
 from tests import factories
@@ -138,14 +139,20 @@ def test_bank_transfer_gives_instructions_and_a_reference(page):
 
 
 def test_prepaid_account_pays_with_credit_then_card(page):
-    reseller = make_reseller()
+    reseller = make_reseller(model=PaymentModel.PREPAID)
+    factories.post(reseller, "payment", "30.00", issue_date=days_ago(9))
     invoices = [
         factories.post(reseller, "invoice", "80.00", issue_date=days_ago(5 - i))
         for i in range(2)
     ]
-    factories.post(reseller, "payment", "30.00")
-    # The account became prepaid with credit left: it is used without asking.
-    Reseller.objects.filter(pk=reseller.pk).update(payment_model=PaymentModel.PREPAID)
+    # Support undid the automatic application the reseller did not want, so
+    # the credit is back, to be used (without asking) on the next payment.
+    services.revert_operation(
+        operation=Operation.objects.get(reseller=reseller, kind="auto_apply"),
+        actor=factories.UserFactory(),
+        reason="Reseller asked to choose the documents itself",
+    )
+    assert [open_of(doc) for doc in invoices] == [Decimal("80.00")] * 2
     sign_in(page, reseller)
     select_and_open_pay_page(page, invoices)
     expect(page.get_by_test_id("prepaid-note")).to_contain_text("automatically")
