@@ -21,6 +21,9 @@ env = environ.Env(
     CSRF_TRUSTED_ORIGINS=(list, []),
     PAYMENT_GATEWAY=(str, "billing.gateways.SandboxGateway"),
     SECURE_COOKIES=(bool, False),
+    SECURE_SSL_REDIRECT=(bool, False),
+    SECURE_HSTS_SECONDS=(int, 0),
+    SECURE_PROXY_SSL_HEADER=(bool, False),
     TIME_ZONE=(str, "UTC"),
 )
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -157,6 +160,14 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Served over HTTPS: redirect plain HTTP, and tell browsers to keep to HTTPS
+# for SECURE_HSTS_SECONDS. Behind a TLS-terminating proxy that sets
+# X-Forwarded-Proto (and strips it from clients), trust that header.
+SECURE_SSL_REDIRECT = env("SECURE_SSL_REDIRECT")
+SECURE_HSTS_SECONDS = env("SECURE_HSTS_SECONDS")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+if env("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # The payment gateway used to charge cards: a dotted path to a class that
 # implements billing.gateways.PaymentGateway. The sandbox is the default.

@@ -1,6 +1,12 @@
 """Site-wide protections: sign-in throttling and the content security policy."""
 
+import os
+import re
+import subprocess
+import sys
+
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from tests import factories
@@ -68,3 +74,49 @@ def test_pages_forbid_inline_scripts_and_framing(client, url):
     assert directives["style-src"] == "'self'"
     assert directives["frame-ancestors"] == "'none'"
     assert "unsafe-inline" not in policy
+
+
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "x7#Kq2!vR9m@Lp4$Wz8^Nc6&Tb1*Yh5(Ud3)Fg0-Js7+Ea2=Oi9~Ml4" * 2,
+    "ALLOWED_HOSTS": "billing.example.com",
+    "CSRF_TRUSTED_ORIGINS": "https://billing.example.com",
+    "SECURE_COOKIES": "true",
+    "SECURE_SSL_REDIRECT": "true",
+    "SECURE_HSTS_SECONDS": "31536000",
+    "SECURE_PROXY_SSL_HEADER": "true",
+}
+
+
+def deploy_check(**overrides: str) -> subprocess.CompletedProcess:
+    """Run ``manage.py check --deploy`` with the development environment
+    (none of the production variables set) plus ``overrides``."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in PRODUCTION and name != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=settings.BASE_DIR,
+        env={**environment, **overrides},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_documented_production_settings_pass_djangos_deploy_check():
+    result = deploy_check(**PRODUCTION)
+
+    assert result.returncode == 0, result.stderr
+    # Only the opt-in to browsers' HSTS preload lists is left: that is the
+    # domain owner's decision, not the application's.
+    assert re.findall(r"\((\w+\.\w+)\)", result.stderr) == ["security.W021"]
+
+
+def test_the_development_defaults_fail_the_deploy_check():
+    result = deploy_check()
+
+    warnings = set(re.findall(r"\((\w+\.\w+)\)", result.stderr))
+    assert {"security.W004", "security.W008", "security.W018"} <= warnings
