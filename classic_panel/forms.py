@@ -137,8 +137,15 @@ class LinkForm(ReasonForm):
         """List only the oldest open documents (plus any chosen), for display."""
         for name in ("credit", "debit"):
             field = self.fields[name]
+            documents = list(field.queryset[: CHOICES_LIMIT + 1])
+            if len(documents) > CHOICES_LIMIT:
+                documents = documents[:CHOICES_LIMIT]
+                # The bound field keeps its own copy of the help text.
+                self[name].help_text = _(
+                    "Only the %(limit)d oldest are listed. For another one, open "
+                    "it under Documents and choose “Apply”."
+                ) % {"limit": CHOICES_LIMIT}
             chosen = self[name].value()
-            documents = list(field.queryset[:CHOICES_LIMIT])
             if chosen and str(chosen).isdigit():
                 if all(str(doc.pk) != str(chosen) for doc in documents):
                     documents += list(field.queryset.filter(pk=chosen))

@@ -224,3 +224,28 @@ def test_wrong_kinds_and_closed_documents_are_refused(world, agent):
     response = agent.post(link_url(world), payload(world, debit=paid_off.pk))
     assert "Select a valid choice" in response.content.decode()
     assert ledger_state() == before
+
+
+def test_a_long_list_of_open_documents_says_how_to_reach_the_rest(
+    world, agent, monkeypatch
+):
+    monkeypatch.setattr("classic_panel.forms.CHOICES_LIMIT", 2)
+    newer = [
+        factories.post(world.de_reseller, "invoice", "10.00", number=f"DE-INV-N{n}")
+        for n in range(2)
+    ]
+
+    html = agent.get(link_url(world)).content.decode()
+
+    debit_select = re.search(r'<select name="debit".*?</select>', html, re.S)[0]
+    assert len(re.findall(r'<option value="\d+"', debit_select)) == 2
+    assert "DE-INV-N1" not in debit_select
+    assert "Only the 2 oldest are listed." in html
+    credit_select = re.search(r'<select name="credit".*?</select>', html, re.S)[0]
+    assert len(re.findall(r'<option value="\d+"', credit_select)) == 1
+
+    # Chosen from its own page, a newer document is listed and selected.
+    html = agent.get(link_url(world) + f"?debit={newer[1].pk}").content.decode()
+    assert f'<option value="{newer[1].pk}" selected>' in html
+    response = agent.post(link_url(world), payload(world, amount="-1"))
+    assert "Only the 2 oldest are listed." in response.content.decode()
