@@ -14,6 +14,7 @@ from billing.models import Document, Operation, PaymentModel
 from billing.money import format_money
 from billing.selectors import account_summary
 from tests import factories
+from tests.conftest import ARTIFACTS
 from tests.reseller_panel.conftest import days_ago, make_reseller
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -136,6 +137,14 @@ def test_bank_transfer_gives_instructions_and_a_reference(page):
     expect(instructions).to_contain_text(usd("420.00"))
     expect(instructions).to_contain_text("Beneficiary")
     assert open_of(invoice) == Decimal("420.00")
+    # Printed, the instructions stand alone: no navigation, no buttons.
+    page.emulate_media(media="print")
+    expect(instructions).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main")).to_be_hidden()
+    expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
+    expect(page.get_by_label("Language")).to_be_hidden()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "reseller_transfer_printed.png"))
 
 
 def test_prepaid_account_pays_with_credit_then_card(page):
