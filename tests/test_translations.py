@@ -5,7 +5,11 @@ English stays the default: only a request that asks for German (through
 """
 
 import gettext
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +19,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from tests import factories
+from tests.conftest import require
 
 LC_MESSAGES = Path(settings.BASE_DIR) / "locale" / "de" / "LC_MESSAGES"
 PO_FILE = LC_MESSAGES / "django.po"
@@ -22,6 +27,9 @@ MO_FILE = LC_MESSAGES / "django.mo"
 # %(name)s / %(n)d (python-format) and {name} (python-brace-format).
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|\{\w+\}")
 NBSP = "\N{NO-BREAK SPACE}"
+# Where the translated messages live (what ``makemessages`` reads).
+SOURCE_DIRS = ("billing", "classic_panel", "config", "reseller_panel", "templates")
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "locale")
 
 
 @pytest.fixture(autouse=True)
@@ -178,3 +186,34 @@ def test_choosing_german_in_the_language_switch_turns_pages_german(client, db):
     client.post(reverse("set_language"), {"language": "en", "next": login})
 
     assert "Staff sign in" in client.get(login).content.decode()
+
+
+def test_german_catalog_holds_every_message_of_the_source(tmp_path):
+    """Extracting the messages afresh finds nothing the catalogue lacks, and
+    the catalogue keeps nothing the source no longer says."""
+    require(shutil.which("xgettext") is not None, "GNU gettext is not installed")
+    base = Path(settings.BASE_DIR)
+    for name in SOURCE_DIRS:
+        shutil.copytree(base / name, tmp_path / name, ignore=IGNORE)
+    (tmp_path / "locale" / "de" / "LC_MESSAGES").mkdir(parents=True)
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name != "DJANGO_SETTINGS_MODULE"
+    }
+
+    subprocess.run(
+        [sys.executable, "-m", "django", "makemessages", "-l", "de", "--no-obsolete"],
+        cwd=tmp_path,
+        env=environment,
+        check=True,
+        capture_output=True,
+    )
+
+    with (tmp_path / "locale" / "de" / "LC_MESSAGES" / "django.po").open("rb") as f:
+        extracted = {message.id for message in read_po(f) if message.id}
+    _, messages = german_messages()
+    catalogued = {message.id for message in messages}
+    assert len(extracted) > 300
+    assert sorted(map(str, extracted - catalogued)) == []
+    assert sorted(map(str, catalogued - extracted)) == []
