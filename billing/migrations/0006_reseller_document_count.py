@@ -20,16 +20,17 @@ def count_documents(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0005_open_documents_index'),
+        ("billing", "0005_open_documents_index"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='reseller',
-            name='document_count',
-            field=models.PositiveBigIntegerField(default=0, editable=False, verbose_name='documents'),
+            model_name="reseller",
+            name="document_count",
+            field=models.PositiveBigIntegerField(
+                default=0, editable=False, verbose_name="documents"
+            ),
         ),
         migrations.RunPython(count_documents, migrations.RunPython.noop),
     ]

@@ -85,20 +85,31 @@ class SettledMeanwhileGateway(SandboxGateway):
     def charge(self, *, idempotency_key: str, **kwargs):
         key = idempotency_key.split(":", 1)[1]
         services.settle_payment(operation=Operation.objects.get(idempotency_key=key))
-        assert Operation.objects.get(idempotency_key=key).status == "declined"
+        operation = Operation.objects.get(idempotency_key=key)
+        assert operation.status == "declined"
+        self.meanwhile(operation)
         return super().charge(idempotency_key=idempotency_key, **kwargs)
+
+    def meanwhile(self, operation: Operation) -> None:
+        """What else happens before the charge's answer arrives."""
+
+
+def pay_by_card_through(gateway: type[SandboxGateway], settings, reseller, invoice):
+    settings.PAYMENT_GATEWAY = f"{__name__}.{gateway.__name__}"
+    return pay(
+        reseller,
+        [invoice],
+        payment_method="card",
+        card_token=SandboxGateway.SUCCESS_CARD,
+        idempotency_key=gateway.__name__,
+    )
 
 
 def test_charge_answered_after_settling_is_still_recorded(term_reseller, settings):
     invoice = post(term_reseller, "invoice", "100.00")
-    settings.PAYMENT_GATEWAY = f"{__name__}.SettledMeanwhileGateway"
 
-    operation = pay(
-        term_reseller,
-        [invoice],
-        payment_method="card",
-        card_token=SandboxGateway.SUCCESS_CARD,
-        idempotency_key="late",
+    operation = pay_by_card_through(
+        SettledMeanwhileGateway, settings, term_reseller, invoice
     )
 
     # Money the gateway took always becomes a payment document.
@@ -161,18 +172,14 @@ def test_sandbox_remembers_each_charge_by_key():
 pytestmark = pytest.mark.django_db
 
 
-class RevertedMeanwhileGateway(SandboxGateway):
-    """Charges successfully, but only after the payment was settled as not
-    charged and staff reverted the credit it had applied."""
+class RevertedMeanwhileGateway(SettledMeanwhileGateway):
+    """As above, and staff reverted the credit the payment had applied before
+    the charge's answer arrived."""
 
-    def charge(self, *, idempotency_key: str, **kwargs):
-        key = idempotency_key.split(":", 1)[1]
-        operation = Operation.objects.get(idempotency_key=key)
-        services.settle_payment(operation=operation)
+    def meanwhile(self, operation: Operation) -> None:
         services.revert_operation(
             operation=operation, actor=None, reason="credit applied to the wrong bill"
         )
-        return super().charge(idempotency_key=idempotency_key, **kwargs)
 
 
 def test_charge_recorded_after_a_revert_is_left_for_staff_to_unlink(
@@ -180,14 +187,9 @@ def test_charge_recorded_after_a_revert_is_left_for_staff_to_unlink(
 ):
     memo = post(term_reseller, "credit_memo", "30.00", issue_date=date(2025, 12, 1))
     invoice = post(term_reseller, "invoice", "100.00")
-    settings.PAYMENT_GATEWAY = f"{__name__}.RevertedMeanwhileGateway"
 
-    operation = pay(
-        term_reseller,
-        [invoice],
-        payment_method="card",
-        card_token=SandboxGateway.SUCCESS_CARD,
-        idempotency_key="reverted-meanwhile",
+    operation = pay_by_card_through(
+        RevertedMeanwhileGateway, settings, term_reseller, invoice
     )
 
     # The credit went back; the 70.00 charged still paid the invoice.
