@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
-    from billing.services.payments import PaymentPlan
+    from billing.payment_plan import PaymentPlan
 
 
 class BillingError(Exception):
