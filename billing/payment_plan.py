@@ -131,6 +131,26 @@ def open_documents(reseller: Reseller, kinds: Iterable[str]) -> list[Document]:
     )
 
 
+def auto_apply_plan(
+    reseller: Reseller, *, new_credit: OpenItem | None = None
+) -> tuple[list[Document], list[Document], list[PlannedAllocation]]:
+    """Return what automatic application would apply now, by the policy.
+
+    Returns the open credits, the open debits and the planned allocations.
+    With ``new_credit`` (a document not posted yet, such as a credit memo
+    under review) the plan shows what posting it would apply as well.
+    """
+    credits = open_documents(reseller, CREDIT_KINDS)
+    if not credits and new_credit is None:
+        return credits, [], []
+    debits = open_documents(reseller, DEBIT_KINDS)
+    credit_items = [open_item(doc) for doc in credits]
+    if new_credit is not None:
+        credit_items.append(new_credit)
+    planned = plan_allocations(credit_items, map(open_item, debits))
+    return credits, debits, planned
+
+
 def plan_payment(
     *, reseller: Reseller, ids: list[int], use_credit: bool
 ) -> PaymentPlan:

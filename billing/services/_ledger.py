@@ -10,15 +10,13 @@ from decimal import Decimal
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, Q
 
-from billing.allocation_policy import PlannedAllocation, plan_allocations
+from billing.allocation_policy import PlannedAllocation
 from billing.exceptions import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
     ReasonRequired,
 )
 from billing.models import (
-    CREDIT_KINDS,
-    DEBIT_KINDS,
     Allocation,
     AuditEvent,
     Document,
@@ -28,7 +26,7 @@ from billing.models import (
     Source,
 )
 from billing.money import format_money
-from billing.payment_plan import open_documents, open_item
+from billing.payment_plan import auto_apply_plan
 
 User = AbstractBaseUser
 MAX_KEY_LENGTH = 64
@@ -181,11 +179,7 @@ def auto_apply(
     Used for prepaid accounts each time a document is posted. Returns the
     automatic-application operation, or None when there was nothing to apply.
     """
-    credits = open_documents(reseller, CREDIT_KINDS)
-    if not credits:
-        return None
-    debits = open_documents(reseller, DEBIT_KINDS)
-    planned = plan_allocations(map(open_item, credits), map(open_item, debits))
+    credits, debits, planned = auto_apply_plan(reseller)
     if not planned:
         return None
     applied = sum((item.amount for item in planned), Decimal(0))
