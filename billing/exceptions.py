@@ -45,6 +45,16 @@ class DuplicateDocumentNumber(BillingError):
     message = _("A document with this number already exists in this marketplace.")
 
 
+class ReservedDocumentNumber(BillingError):
+    """A number of a series the system issues itself (card payments, …)."""
+
+    code = "reserved_number"
+    message = _(
+        "Numbers starting with {prefixes} are issued by the system; "
+        "give the document another number."
+    )
+
+
 class DocumentNotFound(BillingError):
     """A document id that is not the reseller's (or does not exist)."""
 

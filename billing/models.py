@@ -486,6 +486,33 @@ class AuditEvent(models.Model):
         return self.summary
 
 
+class NumberSequence(models.Model):
+    """The last number the system issued in one series of a marketplace.
+
+    Document numbers are unique per marketplace, so the system's own series
+    (staff credit memos: ``CM-US-2026-0001``) count per marketplace. The row is
+    incremented inside the issuing transaction, after the reseller lock, so two
+    resellers of one marketplace never draw the same number.
+    """
+
+    marketplace = models.ForeignKey(
+        Marketplace, on_delete=models.PROTECT, related_name="+"
+    )
+    series = models.CharField(max_length=32)
+    last = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["marketplace", "series"],
+                name="number_sequence_unique_per_marketplace",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series} #{self.last}"
+
+
 class SandboxCharge(models.Model):
     """A charge the sandbox payment gateway made; not part of the ledger.
 

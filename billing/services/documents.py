@@ -33,6 +33,7 @@ from billing.services._ledger import (
     require_reason,
     user_or_none,
 )
+from billing.services._numbers import credit_memo_number, refuse_reserved_number
 
 MAX_NUMBER_LENGTH = 64
 
@@ -62,6 +63,7 @@ def post_document(
             _("A document number is required (64 characters at most)."),
             code="invalid_number",
         )
+    refuse_reserved_number(number)
     if not isinstance(issue_date, date):
         raise InvalidDocument(
             _("The issue date is required."), code="invalid_issue_date"
@@ -108,7 +110,10 @@ def issue_credit_memo(
     source: str = Source.CLASSIC_PANEL,
     idempotency_key: str | None = None,
 ) -> Document:
-    """Issue a credit memo to the reseller, numbered ``CM-<reseller>-<n>``.
+    """Issue a credit memo to the reseller, numbered ``CM-US-2026-0001``.
+
+    The number is the next of the marketplace's series for the issue year;
+    ``CM-`` numbers are the system's own, so no imported document can take it.
 
     It adds to the reseller's credit balance; a prepaid reseller's open
     documents are paid from it at once. With an ``idempotency_key``, a
@@ -136,19 +141,13 @@ def issue_credit_memo(
             request_hash=digest,
             completed_at=timezone.now(),
         )
-        prefix = f"CM-{reseller.pk}-"
-        sequence = (
-            Document.objects.filter(
-                reseller=reseller, number__startswith=prefix
-            ).count()
-            + 1
-        )
+        issued_on = issue_date or timezone.localdate()
         return _create_locked(
             reseller=reseller,
             kind=DocumentKind.CREDIT_MEMO,
-            number=f"{prefix}{sequence:04d}",
+            number=credit_memo_number(reseller, issued_on),
             total=total,
-            issue_date=issue_date or timezone.localdate(),
+            issue_date=issued_on,
             due_date=None,
             description=reason,
             actor=actor,

@@ -60,6 +60,7 @@ from billing.services._ledger import (
     request_hash,
     user_or_none,
 )
+from billing.services._numbers import card_payment_number
 
 
 def pay_documents(
@@ -285,7 +286,7 @@ def _record_charge(
     payment = create_document(
         reseller,
         kind=DocumentKind.PAYMENT,
-        number=f"CARD-{operation.pk:08d}",
+        number=card_payment_number(reseller, operation.pk),
         issue_date=timezone.localdate(),
         total=amount,
         open_amount=amount,

@@ -67,7 +67,7 @@ def test_good_csv_rows_are_posted_as_imports(tmp_path, acme, cobalt):
         tmp_path,
         GOOD_INVOICE,
         f"US,{acme.pk},debit_memo,DM-1,2026-03-02,,40,usd,",
-        "DE,Cobalt Systems,credit memo,CM-1,2026-03-03,,99.99,EUR,Gutschrift",
+        "DE,Cobalt Systems,credit memo,CN-1,2026-03-03,,99.99,EUR,Gutschrift",
         "de,Cobalt Systems,Payment,PAY-1,2026-03-04,,10.00,,Überweisung",
     )
 
@@ -90,7 +90,7 @@ def test_good_csv_rows_are_posted_as_imports(tmp_path, acme, cobalt):
         Decimal("1200.50"),
     )
     assert Document.objects.get(number="DM-1").total == Decimal("40.00")
-    assert Document.objects.get(number="CM-1").kind == DocumentKind.CREDIT_MEMO
+    assert Document.objects.get(number="CN-1").kind == DocumentKind.CREDIT_MEMO
     assert Document.objects.get(number="PAY-1").description == "Überweisung"
     assert AuditEvent.objects.filter(source=Source.IMPORT).count() == 4
 
@@ -330,7 +330,7 @@ def test_jsonl_rerun_is_idempotent(tmp_path, acme):
         "marketplace": "US",
         "reseller": "Acme Cloud",
         "kind": "credit_memo",
-        "number": "CM-1",
+        "number": "CN-1",
         "issue_date": "2026-03-01",
         "total": "15.00",
         "currency": "USD",

@@ -24,7 +24,7 @@ from typing import TextIO
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from billing import services
-from billing.exceptions import BillingError
+from billing.exceptions import BillingError, ReservedDocumentNumber
 from billing.models import (
     CREDIT_KINDS,
     Document,
@@ -34,6 +34,7 @@ from billing.models import (
     Source,
 )
 from billing.money import parse_amount
+from billing.services._numbers import RESERVED_PREFIXES, is_reserved_number
 from billing.services.documents import MAX_NUMBER_LENGTH
 
 COLUMNS = (
@@ -275,6 +276,11 @@ class Command(BaseCommand):
         number = values["number"]
         if len(number) > MAX_NUMBER_LENGTH:
             raise RowError(f"number longer than {MAX_NUMBER_LENGTH} characters")
+        if is_reserved_number(number):
+            raise RowError(
+                f"{number}: numbers starting with {', '.join(RESERVED_PREFIXES)} "
+                f"are issued by the system [{ReservedDocumentNumber.code}]"
+            )
         prefix = f"{number}: "
 
         marketplace = self.marketplaces.get(values["marketplace"].upper())
