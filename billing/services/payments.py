@@ -16,6 +16,7 @@ A failure inside a step rolls that step back whole.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -61,6 +62,10 @@ from billing.services._ledger import (
     user_or_none,
 )
 from billing.services._numbers import card_payment_number
+
+# How long a card charge may stay unanswered before it is settled by asking
+# the gateway (``settle_payments``); longer than the gateway's own time-out.
+CHARGING_TIMEOUT = timedelta(minutes=15)
 
 
 def pay_documents(

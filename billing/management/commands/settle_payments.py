@@ -9,6 +9,7 @@ from django.utils import timezone
 from billing.exceptions import GatewayUnavailable
 from billing.models import Operation
 from billing.services import settle_payment
+from billing.services.payments import CHARGING_TIMEOUT
 
 logger = logging.getLogger("billing")
 
@@ -25,9 +26,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--older-than",
             type=int,
-            default=15,
+            default=int(CHARGING_TIMEOUT.total_seconds() // 60),
             metavar="MINUTES",
-            help="only payments started at least this long ago (default 15); "
+            help="only payments started at least this long ago (default "
+            f"{int(CHARGING_TIMEOUT.total_seconds() // 60)}); "
             "keep it above the gateway's time-out",
         )
 
