@@ -220,9 +220,8 @@ def settle_payment(*, operation: Operation) -> Operation:
         result = ChargeResult(
             succeeded=False,
             reference="",
-            message=_("The card processor did not complete the charge.")
-            + " "
-            + _("Nothing was charged."),
+            # The receipt adds that nothing was charged, once.
+            message=_("The card processor did not complete the charge."),
         )
     return _record_outcome(operation, result)
 
