@@ -67,6 +67,18 @@ class DocumentNotPayable(BillingError):
     message = _("Only invoices and debit memos with an open amount can be paid.")
 
 
+class DocumentOnHold(BillingError):
+    """A debit document support put on hold while it is disputed."""
+
+    code = "document_on_hold"
+    message = _("{document} is on hold while it is disputed. Contact support.")
+
+
+class NotHoldable(BillingError):
+    code = "not_holdable"
+    message = _("Only invoices and debit memos can be put on hold.")
+
+
 class NothingSelected(BillingError):
     code = "nothing_selected"
     message = _("Select at least one document to pay.")

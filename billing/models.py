@@ -295,6 +295,18 @@ class Document(models.Model):
         related_name="created_documents",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # A dispute hold on a debit document: skipped by automatic application
+    # and not payable from the panel until support releases it.
+    held_at = models.DateTimeField(_("on hold since"), null=True, blank=True)
+    held_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("put on hold by"),
+    )
+    hold_reason = models.TextField(_("hold reason"), blank=True)
 
     class Meta:
         ordering = ["issue_date", "number"]
@@ -325,6 +337,11 @@ class Document(models.Model):
             models.CheckConstraint(
                 condition=Q(kind__in=[k.value for k in DocumentKind]),
                 name="document_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(held_at__isnull=True)
+                | Q(kind__in=[k.value for k in DEBIT_KINDS]),
+                name="document_hold_on_debit_only",
             ),
         ]
         indexes = [
@@ -359,6 +376,10 @@ class Document(models.Model):
     @property
     def currency(self) -> str:
         return self.reseller.currency
+
+    @property
+    def is_held(self) -> bool:
+        return self.held_at is not None
 
     @property
     def applied_amount(self):
@@ -454,6 +475,8 @@ class AuditEvent(models.Model):
         DOCUMENTS_LINKED = "documents_linked", _("Documents linked")
         ALLOCATION_UNLINKED = "allocation_unlinked", _("Allocation unlinked")
         OPERATION_REVERTED = "operation_reverted", _("Operation reverted")
+        DOCUMENT_HELD = "document_held", _("Document put on hold")
+        HOLD_RELEASED = "hold_released", _("Hold released")
 
     reseller = models.ForeignKey(
         Reseller, on_delete=models.PROTECT, related_name="audit_events"

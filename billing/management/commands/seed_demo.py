@@ -25,6 +25,7 @@ from billing import services
 from billing.models import (
     DEBIT_KINDS,
     Allocation,
+    AuditEvent,
     CreditPolicy,
     Document,
     DocumentKind,
@@ -88,12 +89,20 @@ class Unlink:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """Put a disputed debit document on hold (support), with a reason."""
+
+    number: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ResellerSpec:
     name: str
     marketplace: str
     payment_model: str
     username: str
-    steps: tuple[Post | Link | Unlink, ...]
+    steps: tuple[Post | Link | Unlink | Hold, ...]
 
 
 MARKETPLACES = (
@@ -189,6 +198,8 @@ RESELLERS = (
                 "DM-DE-2026-0002",
                 "Debit memo disputed by the reseller; credit held until resolved",
             ),
+            # ... and holds the memo, so no credit is applied to it meanwhile.
+            Hold("DM-DE-2026-0002", "Disputed by the reseller until resolved"),
         ),
     ),
 )
@@ -316,6 +327,8 @@ class Command(BaseCommand):
                 tally.documents += self._post(step, reseller, today)
             elif isinstance(step, Link):
                 tally.links += self._link(step, reseller, operator)
+            elif isinstance(step, Hold):
+                self._hold(step, reseller, operator)
             else:
                 tally.unlinks += self._unlink(step, reseller, operator)
 
@@ -382,6 +395,20 @@ class Command(BaseCommand):
             source=Source.IMPORT,
         )
         return True
+
+    def _hold(self, step: Hold, reseller: Reseller, operator: AbstractUser) -> None:
+        document = Document.objects.get(reseller=reseller, number=step.number)
+        # Once only: a hold support released since stays released.
+        if AuditEvent.objects.filter(
+            document=document, action=AuditEvent.Action.DOCUMENT_HELD
+        ).exists():
+            return
+        services.hold_document(
+            document=document,
+            reason=step.reason,
+            actor=operator,
+            source=Source.IMPORT,
+        )
 
     # --- output --------------------------------------------------------------
 
