@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -38,7 +40,20 @@ from billing.services._numbers import credit_memo_number, refuse_reserved_number
 MAX_NUMBER_LENGTH = 64
 
 
-def post_document(
+@dataclass(frozen=True)
+class NewDocument:
+    """A document to post, checked by :func:`clean_document`."""
+
+    reseller: Reseller
+    kind: str
+    number: str
+    total: Decimal
+    issue_date: date
+    due_date: date | None
+    description: str = ""
+
+
+def clean_document(
     *,
     reseller: Reseller,
     kind: str,
@@ -47,13 +62,11 @@ def post_document(
     issue_date: date,
     due_date: date | None = None,
     description: str = "",
-    actor: User | None = None,
-    source: str = Source.SYSTEM,
-) -> Document:
-    """Add a document to the reseller's ledger, fully open.
+) -> NewDocument:
+    """Return the document to post, or refuse it (nothing is read or written).
 
-    For a prepaid reseller the available credit is applied in the same
-    transaction, so the returned document may already be (partly) paid.
+    Numbers of the system's own series (``CARD-``, ``CM-``, ``BANK-``) are
+    refused: only the system issues them.
     """
     if kind not in DocumentKind.values:
         raise InvalidDocument(_("Unknown document kind."), code="invalid_kind")
@@ -78,26 +91,101 @@ def post_document(
             ),
             code="invalid_due_date",
         )
-    amount = parse_amount(total, reseller.currency)
+    return NewDocument(
+        reseller=reseller,
+        kind=kind,
+        number=number,
+        total=parse_amount(total, reseller.currency),
+        issue_date=issue_date,
+        due_date=due_date,
+        description=description,
+    )
+
+
+def post_document(
+    *,
+    reseller: Reseller,
+    kind: str,
+    number: str,
+    total: Decimal | str | int,
+    issue_date: date,
+    due_date: date | None = None,
+    description: str = "",
+    actor: User | None = None,
+    source: str = Source.SYSTEM,
+) -> Document:
+    """Add a document to the reseller's ledger, fully open.
+
+    For a prepaid reseller the available credit is applied in the same
+    transaction, so the returned document may already be (partly) paid.
+    """
+    new = clean_document(
+        reseller=reseller,
+        kind=kind,
+        number=number,
+        total=total,
+        issue_date=issue_date,
+        due_date=due_date,
+        description=description,
+    )
     actor = user_or_none(actor)
     try:
         with transaction.atomic(durable=True):
             reseller = lock_reseller(reseller.pk)
-            document = _create_locked(
-                reseller=reseller,
-                kind=kind,
-                number=number,
-                total=amount,
-                issue_date=issue_date,
-                due_date=due_date,
-                description=description,
-                actor=actor,
-                source=source,
-            )
+            document = _post_locked(reseller, new, actor=actor, source=source)
     except IntegrityError as exc:
         # Another reseller of the marketplace took the number concurrently.
         raise DuplicateDocumentNumber() from exc
     return document
+
+
+def post_documents(
+    *,
+    reseller_ids: Iterable[int],
+    batches: Iterable[Sequence[NewDocument]],
+    actor: User | None = None,
+    source: str = Source.IMPORT,
+) -> int:
+    """Post many documents in one transaction: all of them, or none.
+
+    ``reseller_ids`` names every account the documents belong to: they are
+    locked first, in id order (so two imports never deadlock), and held until
+    the end. ``batches`` may be a generator, so a large file is never held in
+    memory. Returns how many documents were posted.
+    """
+    actor = user_or_none(actor)
+    written = 0
+    try:
+        with transaction.atomic(durable=True):
+            locked = {pk: lock_reseller(pk) for pk in sorted(set(reseller_ids))}
+            for batch in batches:
+                for new in batch:
+                    reseller = locked.get(new.reseller.pk)
+                    if reseller is None:
+                        raise RuntimeError(
+                            f"reseller #{new.reseller.pk} was not named to be locked"
+                        )
+                    _post_locked(reseller, new, actor=actor, source=source)
+                    written += 1
+    except IntegrityError as exc:
+        raise DuplicateDocumentNumber() from exc
+    return written
+
+
+def _post_locked(
+    reseller: Reseller, new: NewDocument, *, actor: User | None, source: str
+) -> Document:
+    return _create_locked(
+        reseller=reseller,
+        kind=new.kind,
+        number=new.number,
+        total=new.total,
+        issue_date=new.issue_date,
+        due_date=new.due_date,
+        description=new.description,
+        actor=actor,
+        source=source,
+    )
 
 
 def issue_credit_memo(
