@@ -223,11 +223,23 @@ class OperationAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "reseller", "action", "actor", "source", "summary"]
+    list_display = [
+        "created_at",
+        "reseller",
+        "action",
+        "actor",
+        "source",
+        "description",
+    ]
     list_filter = ["action", "source", "created_at"]
     search_fields = ["summary", "reason", "reseller__name"]
     list_select_related = ["reseller", "actor"]
     show_full_result_count = False
+
+    @admin.display(description=_("what happened"))
+    def description(self, event: AuditEvent) -> str:
+        """The event's sentence in the operator's language."""
+        return event.description
 
 
 @admin.register(SandboxCharge)

@@ -498,7 +498,10 @@ class AuditEvent(models.Model):
         Document, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     amount = AmountField(null=True, blank=True)
+    # The English sentence, for search; pages render ``facts`` in the reader's
+    # language (``description``). Rows from before facts keep only this.
     summary = models.CharField(max_length=500)
+    facts = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -507,6 +510,13 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return self.summary
+
+    @property
+    def description(self) -> str:
+        """Return what happened, in the active language."""
+        from billing.audit import describe  # the presenter reads these models
+
+        return describe(self)
 
 
 class NumberSequence(models.Model):

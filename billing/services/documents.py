@@ -23,7 +23,7 @@ from billing.models import (
     Reseller,
     Source,
 )
-from billing.money import format_money, parse_amount
+from billing.money import parse_amount
 from billing.services._ledger import (
     User,
     auto_apply,
@@ -286,8 +286,7 @@ def _create_locked(
         operation=operation,
         document=document,
         amount=total,
-        summary=f"{document.get_kind_display()} {number} posted for "
-        f"{format_money(total, reseller.currency)}",
+        facts={"kind": kind, "number": number, "amount": str(total)},
     )
     if reseller.is_prepaid and auto_apply(
         reseller=reseller, actor=actor, source=source

@@ -53,7 +53,7 @@ def hold_document(
             reason=reason,
             document=document,
             amount=document.open_amount,
-            summary=f"{document.number} put on hold",
+            facts={"number": document.number},
         )
     return document
 
@@ -85,7 +85,7 @@ def release_hold(
             reason=reason,
             document=document,
             amount=document.open_amount,
-            summary=f"Hold on {document.number} released",
+            facts={"number": document.number},
         )
         if reseller.is_prepaid and auto_apply(
             reseller=reseller, actor=actor, source=source

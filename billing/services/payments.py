@@ -42,7 +42,7 @@ from billing.models import (
     Reseller,
     Source,
 )
-from billing.money import format_money, quantize
+from billing.money import quantize
 from billing.payment_plan import (
     ZERO,
     clean_document_ids,
@@ -175,7 +175,7 @@ def _start_payment(
         documents=documents,
         actor=actor,
     )
-    numbers = ", ".join(doc.number for doc in plan.documents)
+    numbers = [doc.number for doc in plan.documents]
     record(
         reseller=reseller,
         action=AuditEvent.Action.PAYMENT_STARTED,
@@ -183,10 +183,12 @@ def _start_payment(
         source=source,
         operation=operation,
         amount=plan.total_selected,
-        summary=f"Payment of {numbers}: "
-        f"{format_money(plan.credit_applied, reseller.currency)} from credit, "
-        f"{format_money(remainder, reseller.currency)} by "
-        f"{operation.get_payment_method_display().lower()}",
+        facts={
+            "numbers": numbers,
+            "credit": str(plan.credit_applied),
+            "rest": str(remainder),
+            "method": operation.payment_method,
+        },
     )
     return operation
 
@@ -277,8 +279,7 @@ def _record_decline(
         source=Source.GATEWAY,
         operation=operation,
         amount=operation.amount_to_charge,
-        summary=f"Card not charged "
-        f"{format_money(operation.amount_to_charge, reseller.currency)}: {message}",
+        facts={"amount": str(operation.amount_to_charge), "message": str(message)},
     )
 
 
@@ -317,8 +318,11 @@ def _record_charge(
         operation=operation,
         document=payment,
         amount=amount,
-        summary=f"Card charged {format_money(amount, reseller.currency)} "
-        f"({operation.gateway_reference}) as payment {payment.number}",
+        facts={
+            "amount": str(amount),
+            "reference": operation.gateway_reference,
+            "number": payment.number,
+        },
     )
     if reseller.is_prepaid and payment.open_amount > 0:
         # Documents were paid meanwhile: the unused charge is credit, and a
