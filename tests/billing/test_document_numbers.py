@@ -169,3 +169,27 @@ def test_settle_payments_goes_on_past_a_failing_payment(term_reseller, settings)
     assert later.status == Operation.Status.DECLINED
     assert broken.status == Operation.Status.CHARGING
     assert "Settled 1 payment(s) (declined 1); 1 failed" in out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_credit_memos_of_one_marketplace_get_distinct_numbers():
+    from tests.billing.test_concurrency import run_together
+
+    marketplace = factories.MarketplaceFactory(code="DE", currency="EUR")
+    resellers = factories.ResellerFactory.create_batch(4, marketplace=marketplace)
+    agent = factories.UserFactory(username="agent-n", password=None)
+
+    def issue(reseller):
+        return lambda: (
+            services.issue_credit_memo(
+                reseller=reseller,
+                amount="1.00",
+                reason="goodwill",
+                actor=agent,
+                issue_date=date(2026, 5, 1),
+            ).number
+        )
+
+    results = run_together([issue(resellers[i % 4]) for i in range(12)])
+
+    assert sorted(results) == [f"CM-DE-2026-{n:04d}" for n in range(1, 13)]

@@ -182,3 +182,20 @@ def test_reseller_sees_a_held_document_as_on_hold_without_a_checkbox(
     page = client.get(reverse("document", args=[held.pk])).content.decode()
     assert "On hold — contact support" in page
     assert f"?document={held.pk}" not in page
+
+
+def test_pay_page_for_a_held_document_says_to_contact_support(
+    term_reseller, staff_user
+):
+    from django.test import Client
+
+    held = post(term_reseller, "invoice", "40.00", number="INV-HELD")
+    services.hold_document(document=held, reason="disputed", actor=staff_user)
+    client = Client(HTTP_ACCEPT_LANGUAGE="de")
+    client.force_login(factories.reseller_user(term_reseller))
+
+    response = client.get(reverse("pay"), {"document": held.pk})
+
+    assert response.status_code == 400
+    assert "INV-HELD ist gesperrt" in response.content.decode()
+    assert open_amount(held) == Decimal("40.00")
