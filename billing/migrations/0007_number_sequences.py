@@ -5,22 +5,41 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0006_reseller_document_count'),
+        ("billing", "0006_reseller_document_count"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='NumberSequence',
+            name="NumberSequence",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('series', models.CharField(max_length=32)),
-                ('last', models.PositiveBigIntegerField(default=0)),
-                ('marketplace', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='billing.marketplace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("series", models.CharField(max_length=32)),
+                ("last", models.PositiveBigIntegerField(default=0)),
+                (
+                    "marketplace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="billing.marketplace",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('marketplace', 'series'), name='number_sequence_unique_per_marketplace')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("marketplace", "series"),
+                        name="number_sequence_unique_per_marketplace",
+                    )
+                ],
             },
         ),
     ]

@@ -6,35 +6,65 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0007_number_sequences'),
+        ("billing", "0007_number_sequences"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='document',
-            name='held_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='on hold since'),
+            model_name="document",
+            name="held_at",
+            field=models.DateTimeField(
+                blank=True, null=True, verbose_name="on hold since"
+            ),
         ),
         migrations.AddField(
-            model_name='document',
-            name='held_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='put on hold by'),
+            model_name="document",
+            name="held_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="put on hold by",
+            ),
         ),
         migrations.AddField(
-            model_name='document',
-            name='hold_reason',
-            field=models.TextField(blank=True, verbose_name='hold reason'),
+            model_name="document",
+            name="hold_reason",
+            field=models.TextField(blank=True, verbose_name="hold reason"),
         ),
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('document_posted', 'Document posted'), ('credit_memo_issued', 'Credit memo issued'), ('credit_applied', 'Credit applied automatically'), ('payment_started', 'Payment submitted'), ('payment_charged', 'Card charged'), ('payment_declined', 'Card declined'), ('documents_linked', 'Documents linked'), ('allocation_unlinked', 'Allocation unlinked'), ('operation_reverted', 'Operation reverted'), ('document_held', 'Document put on hold'), ('hold_released', 'Hold released')], max_length=30),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("document_posted", "Document posted"),
+                    ("credit_memo_issued", "Credit memo issued"),
+                    ("credit_applied", "Credit applied automatically"),
+                    ("payment_started", "Payment submitted"),
+                    ("payment_charged", "Card charged"),
+                    ("payment_declined", "Card declined"),
+                    ("documents_linked", "Documents linked"),
+                    ("allocation_unlinked", "Allocation unlinked"),
+                    ("operation_reverted", "Operation reverted"),
+                    ("document_held", "Document put on hold"),
+                    ("hold_released", "Hold released"),
+                ],
+                max_length=30,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='document',
-            constraint=models.CheckConstraint(condition=models.Q(('held_at__isnull', True), ('kind__in', ['invoice', 'debit_memo']), _connector='OR'), name='document_hold_on_debit_only'),
+            model_name="document",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("held_at__isnull", True),
+                    ("kind__in", ["invoice", "debit_memo"]),
+                    _connector="OR",
+                ),
+                name="document_hold_on_debit_only",
+            ),
         ),
     ]

@@ -81,8 +81,7 @@ def test_migration_gives_existing_rows_their_facts(activity):
 
     with translation.override("de"):
         sentences = [
-            event.description.replace("\xa0", " ")
-            for event in AuditEvent.objects.all()
+            event.description.replace("\xa0", " ") for event in AuditEvent.objects.all()
         ]
     assert "Verknüpfung von 25,00 € aus DE-GS-1 mit DE-INV-1 gelöst" in sentences
     assert "Rechnung DE-INV-1 über 100,00 € gebucht" in sentences
