@@ -38,13 +38,35 @@ def sort_header(context, key: str, label: str, numeric: bool = False) -> dict:
     }
 
 
-@register.inclusion_tag("panelkit/pagination.html", takes_context=True)
-def pagination(context, page) -> dict:
-    """Render the links to the first, previous, next and last pages, keeping
-    the list's filters and sort."""
+@register.inclusion_tag("panelkit/list_foot.html", takes_context=True)
+def list_foot(context, page, empty: str) -> dict:
+    """Render what follows a paged list: the links to the first, previous,
+    next and last pages (keeping the list's filters and sort), or ``empty``
+    when the list has no rows."""
     params = context["request"].GET.copy()
     params.pop("page", None)
-    return {"page": page, "query": params.urlencode()}
+    return {"page": page, "query": params.urlencode(), "empty": empty}
+
+
+@register.inclusion_tag("panelkit/document_columns.html", takes_context=True)
+def document_columns(context) -> dict:
+    """Render the headers of a document list's columns, each sortable but
+    the kind; the caller adds what its panel shows besides."""
+    return {"request": context["request"]}
+
+
+@register.inclusion_tag("panelkit/filter_actions.html", takes_context=True)
+def filter_actions(context, label: str, button_class: str = "secondary") -> dict:
+    """Render the end of a list's filter form: the current sort carried on,
+    the submit button called ``label``, and a link back to the whole list."""
+    request = context["request"]
+    return {
+        "label": label,
+        "button_class": button_class,
+        "sort": request.GET.get("sort", ""),
+        "filtered": bool(request.GET),
+        "whole_list": request.path,
+    }
 
 
 @register.inclusion_tag("panelkit/filter_field.html")
