@@ -80,12 +80,10 @@ class CheckboxFilter(django_filters.Filter):
 
 
 class DocumentOrdering(django_filters.OrderingFilter):
-    """Sort by one of :data:`ORDERINGS`; ``-key`` sorts descending."""
+    """Sort by one of ``keys`` (of :data:`ORDERINGS`); ``-key`` sorts descending."""
 
-    def __init__(self, **kwargs):
-        super().__init__(
-            fields={key: key for key in ORDERINGS}, label=_("Sort"), **kwargs
-        )
+    def __init__(self, keys=tuple(ORDERINGS), **kwargs):
+        super().__init__(fields={key: key for key in keys}, label=_("Sort"), **kwargs)
 
     def get_ordering_value(self, param: str) -> tuple[str, ...]:
         descending = param.startswith("-")
@@ -171,9 +169,13 @@ class ResellerDocumentFilter(DocumentFilter):
     for_reseller = True
 
     status = _status_filter(RESELLER_STATUSES)
+    # A credit memo's open amount is not shown to a reseller, so the list
+    # does not sort by it either.
+    sort = DocumentOrdering(keys=[key for key in ORDERINGS if key != "open_amount"])
 
 
 class UnpaidDocumentFilter(ResellerDocumentFilter):
     """The reseller's unpaid list: only invoices and debit memos."""
 
     kind = _kind_filter(DEBIT_KINDS)
+    sort = DocumentOrdering()

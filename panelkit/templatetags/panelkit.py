@@ -49,10 +49,14 @@ def list_foot(context, page, empty: str) -> dict:
 
 
 @register.inclusion_tag("panelkit/document_columns.html", takes_context=True)
-def document_columns(context) -> dict:
+def document_columns(context, open_sortable: bool = True) -> dict:
     """Render the headers of a document list's columns, each sortable but
-    the kind; the caller adds what its panel shows besides."""
-    return {"request": context["request"]}
+    the kind; the caller adds what its panel shows besides.
+
+    A list that hides some open amounts (a reseller's credit memos) must not
+    sort by them, or the order would tell what the cells do not.
+    """
+    return {"request": context["request"], "open_sortable": open_sortable}
 
 
 @register.inclusion_tag("panelkit/filter_actions.html", takes_context=True)

@@ -412,6 +412,21 @@ def test_a_bad_filter_value_is_reported_beside_its_field_and_only_it_is_ignored(
     assert 'id="id_kind_error">Select a valid choice.' in html
 
 
+def test_documents_are_not_sorted_by_the_open_amounts_the_list_hides(
+    client_of, term_reseller
+):
+    first = factories.post(term_reseller, "credit_memo", "10.00", number="CM-A")
+    second = factories.post(term_reseller, "credit_memo", "90.00", number="CM-B")
+
+    response = client_of(term_reseller).get(
+        reverse("documents"), {"sort": "-open_amount"}
+    )
+
+    assert list(response.context["page"].object_list) == [first, second]
+    html = response.content.decode()
+    assert "sort=open_amount" not in html and 'aria-sort="descending"' not in html
+
+
 @pytest.mark.parametrize("language", ["en", "de"])
 def test_date_filters_are_typed_and_shown_as_iso_dates(
     client_of, term_reseller, language
