@@ -12,6 +12,7 @@ from django.utils import timezone, translation
 from billing import services
 from tests import factories
 from tests.classic_panel.conftest import client_for
+from tests.panelkit.lists import assert_bad_value_reported_beside
 
 
 @pytest.fixture
@@ -217,12 +218,7 @@ def test_a_bad_filter_value_is_reported_beside_its_field_and_only_it_is_ignored(
     assert (page.paginator.count, page.paginator.num_pages) == (1, 1)
     html = response.content.decode()
     assert ">1 document</caption>" in html
-    field = html[html.index('for="id_issued_from"') : html.index('for="id_issued_to"')]
-    assert 'aria-describedby="id_issued_from_error"' in field
-    assert 'id="id_issued_from_error">Enter a valid date.<' in field
-    assert (
-        "error" not in html[html.index('for="id_kind"') : html.index('for="id_status"')]
-    )
+    assert_bad_value_reported_beside(html, "issued_from", "Enter a valid date.")
 
 
 def cells_by_header(html: str, number: str) -> dict[str, str]:
