@@ -7,11 +7,13 @@ import pytest
 from django.conf import settings
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
 from billing.exceptions import CreditNotAllowed, GatewayUnavailable, StalePreview
 from billing.models import Allocation, Document, Operation
 from billing.selectors import account_summary
 from tests import factories
+from tests.panelkit.lists import assert_bad_value_reported_beside
 from tests.reseller_panel.conftest import days_ago, make_reseller
 
 SUCCESS_CARD = "4242424242424242"
@@ -381,6 +383,96 @@ def test_unpaid_list_filters_overdue_documents_of_a_kind(client_of, term_reselle
         reverse("unpaid_documents"), {"overdue": "on", "kind": "invoice"}
     )
     assert list(response.context["page"].object_list) == [overdue]
+
+
+def test_a_bad_filter_value_is_reported_beside_its_field_and_only_it_is_ignored(
+    client_of, term_reseller
+):
+    for _ in range(30):
+        factories.post(term_reseller, "invoice", "10.00")
+    memo = factories.post(term_reseller, "credit_memo", "5.00")
+    client = client_of(term_reseller)
+
+    response = client.get(
+        reverse("documents"), {"kind": "credit_memo", "issued_from": "bogus"}
+    )
+
+    page = response.context["page"]
+    assert list(page.object_list) == [memo]
+    assert (page.paginator.count, page.paginator.num_pages) == (1, 1)
+    html = response.content.decode()
+    assert ">1 document</caption>" in html
+    assert_bad_value_reported_beside(html, "issued_from", "Enter a valid date.")
+
+    unpaid = client.get(reverse("unpaid_documents"), {"kind": "payment", "q": "INV"})
+
+    assert unpaid.context["page"].paginator.count == 30
+    assert_bad_value_reported_beside(
+        unpaid.content.decode(),
+        "kind",
+        "Select a valid choice. payment is not one of the available choices.",
+    )
+
+
+def test_documents_are_not_sorted_by_the_open_amounts_the_list_hides(
+    client_of, term_reseller
+):
+    first = factories.post(term_reseller, "credit_memo", "10.00", number="CM-A")
+    second = factories.post(term_reseller, "credit_memo", "90.00", number="CM-B")
+
+    response = client_of(term_reseller).get(
+        reverse("documents"), {"sort": "-open_amount"}
+    )
+
+    assert list(response.context["page"].object_list) == [first, second]
+    html = response.content.decode()
+    assert "sort=open_amount" not in html and 'aria-sort="descending"' not in html
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_date_filters_are_typed_and_shown_as_iso_dates(
+    client_of, term_reseller, language
+):
+    factories.post(term_reseller, "invoice", issue_date=days_ago(1), number="NEW")
+    factories.post(term_reseller, "invoice", issue_date=days_ago(40), number="OLD")
+    since = days_ago(10).isoformat()
+    try:
+        response = client_of(term_reseller).get(
+            reverse("documents"), {"issued_from": since}, HTTP_ACCEPT_LANGUAGE=language
+        )
+    finally:
+        translation.deactivate()
+
+    html = response.content.decode()
+    field = re.search(r'<input\b[^>]*name="issued_from"[^>]*>', html)[0]
+    assert 'type="text"' in field and f'value="{since}"' in field
+    assert r'pattern="\d{4}-\d{2}-\d{2}"' in field
+    assert [doc.number for doc in response.context["page"].object_list] == ["NEW"]
+
+
+@pytest.mark.parametrize(
+    ("credit", "explained"), [(None, False), ("payment", True), ("credit_memo", True)]
+)
+def test_home_explains_the_credit_balance_only_when_there_is_one(
+    client_of, term_reseller, credit, explained
+):
+    factories.post(term_reseller, "invoice", "50.00")
+    if credit:
+        factories.post(term_reseller, credit, "5.00")
+
+    content = client_of(term_reseller).get(reverse("home")).content.decode()
+
+    assert ("Made of unapplied payments" in content) is explained
+
+
+def test_help_says_how_the_preview_updates_with_and_without_javascript(
+    client_of, term_reseller
+):
+    content = client_of(term_reseller).get(reverse("help_paying")).content.decode()
+
+    step = re.search(r"<li>([^<]*Use credit balance[^<]*)</li>", content)[1]
+    assert "The preview then shows exactly which credit pays" in step
+    assert "if it does not change by itself, choose “Update preview”" in step
 
 
 def test_no_page_offers_link_or_unlink(client_of, term_reseller):
