@@ -417,8 +417,8 @@ def test_a_bad_filter_value_is_reported_beside_its_field_and_only_it_is_ignored(
 def test_documents_are_not_sorted_by_the_open_amounts_the_list_hides(
     client_of, term_reseller
 ):
-    first = factories.post(term_reseller, "credit_memo", "10.00", number="CM-A")
-    second = factories.post(term_reseller, "credit_memo", "90.00", number="CM-B")
+    first = factories.post(term_reseller, "credit_memo", "10.00", number="CN-A")
+    second = factories.post(term_reseller, "credit_memo", "90.00", number="CN-B")
 
     response = client_of(term_reseller).get(
         reverse("documents"), {"sort": "-open_amount"}
