@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from classic_panel.views import actions, browse
+from classic_panel.views import actions, bank, browse
 
 app_name = "classic"
 
@@ -44,4 +44,13 @@ urlpatterns = [
         actions.credit_memo_confirm,
         name="credit_memo_confirm",
     ),
+]
+
+urlpatterns += [
+    path("bank/", bank.queue, name="bank_queue"),
+    path("bank/statements/", bank.statements, name="bank_statements"),
+    path("bank/statements/upload/", bank.upload, name="bank_upload"),
+    path("bank/lines/<int:line_id>/", bank.line_detail, name="bank_line"),
+    path("bank/lines/<int:line_id>/assign/", bank.line_assign, name="bank_assign"),
+    path("bank/lines/<int:line_id>/return/", bank.line_return, name="bank_return"),
 ]

@@ -81,3 +81,40 @@ def import_bytes(data: bytes, name: str = "statement", **kwargs):
     return import_statement(
         data=data, file_name=name, actor=None, source=Source.BANK, **kwargs
     )
+
+
+def queued_line(marketplace, ref: str = "Q-1", **fields):
+    """Return a line waiting in ``marketplace``'s unmatched queue."""
+    from datetime import date
+    from decimal import Decimal
+
+    from billing.models import BankLine, BankStatement
+
+    account = f"ACCOUNT-{marketplace.code}"
+    existing = BankLine.objects.filter(account=account, entry_reference=ref).first()
+    if existing:
+        return existing
+    statement = BankStatement.objects.create(
+        marketplace=marketplace,
+        account=account,
+        format="csv",
+        bank_statement_id="test",
+        file_sha256="0" * 64,
+        source=Source.BANK,
+    )
+    values = {
+        "booking_date": date(2026, 3, 6),
+        "amount": Decimal("150.00"),
+        "currency": marketplace.currency,
+        "payer_name": "Payer Ltd",
+        "text": "Zahlung",
+        "unmatched_reason": "no_reference",
+        **fields,
+    }
+    return BankLine.objects.create(
+        statement=statement,
+        marketplace=marketplace,
+        account=account,
+        entry_reference=ref,
+        **values,
+    )
