@@ -130,6 +130,14 @@ def clean_iban(value: str) -> str:
         raise IbanError(str(exc)) from exc
 
 
+def format_iban(value: str) -> str:
+    """Return an IBAN in groups of four, as printed for people."""
+    try:
+        return IBAN(value).formatted
+    except SchwiftyException:
+        return value
+
+
 def compact_account(value: str) -> str:
     """Return an account identifier (IBAN or number) without spaces, upper."""
     return normalize(value or "")
