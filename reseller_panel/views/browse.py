@@ -8,11 +8,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from billing import selectors
+from billing.bank_selectors import bank_lines_of_operation
 from billing.models import DocumentKind, Operation
+from billing.references import format_reference
 from panelkit.filters import ResellerDocumentFilter, UnpaidDocumentFilter
 from panelkit.paging import document_page, paginate
 from reseller_panel.access import reseller_required
-from reseller_panel.bank import bank_details
+from reseller_panel.bank import marketplace_bank_details
 from reseller_panel.presenters import aging_bars, receipt_lines
 from reseller_panel.views import render_page
 
@@ -76,7 +78,9 @@ def receipt(request: HttpRequest, operation_id: int) -> HttpResponse:
             "operation": operation,
             "allocations": allocations,
             "lines": receipt_lines(operation, allocations, documents),
-            "bank_rows": bank_details(reseller.currency),
+            "bank_rows": marketplace_bank_details(reseller),
+            "transfer_reference": format_reference(operation.transfer_reference),
+            "bank_lines": list(bank_lines_of_operation(operation)),
             "retry_ids": [doc.pk for doc in documents if doc.open_amount > 0],
             "correction": correction,
         },

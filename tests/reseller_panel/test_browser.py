@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from billing import services
 from billing.models import Document, Operation, PaymentModel
 from billing.money import format_money
+from billing.references import format_reference
 from billing.selectors import account_summary
 from tests import factories
 from tests.conftest import ARTIFACTS
@@ -133,7 +134,8 @@ def test_bank_transfer_gives_instructions_and_a_reference(page):
     page.get_by_role("button", name="Confirm payment").click()
     operation = Operation.objects.get(reseller=reseller, kind="payment")
     instructions = page.get_by_test_id("transfer-instructions")
-    expect(instructions).to_contain_text(operation.transfer_reference)
+    # The RF reference, printed in groups of four.
+    expect(instructions).to_contain_text(format_reference(operation.transfer_reference))
     expect(instructions).to_contain_text(usd("420.00"))
     expect(instructions).to_contain_text("Beneficiary")
     assert open_of(invoice) == Decimal("420.00")

@@ -11,6 +11,7 @@ from django.utils import translation
 
 from billing.exceptions import CreditNotAllowed, GatewayUnavailable, StalePreview
 from billing.models import Allocation, Document, Operation
+from billing.references import format_reference
 from billing.selectors import account_summary
 from tests import factories
 from tests.panelkit.lists import assert_bad_value_reported_beside
@@ -208,7 +209,7 @@ def test_paying_with_credit_and_bank_transfer_redirects_to_the_receipt(
     assert operation.status == Operation.Status.AWAITING_TRANSFER
     assert open_amounts(older, newer) == [Decimal("0.00"), Decimal("50.00")]
     receipt = client.get(response["Location"]).content.decode()
-    assert operation.transfer_reference in receipt
+    assert format_reference(operation.transfer_reference) in receipt
     assert "$50.00" in receipt
 
 

@@ -134,6 +134,7 @@ class Command(BaseCommand):
         self._check_document_counts(reseller_id, totals, findings)
         self._check_allocations(reseller_id, findings)
         self._check_operations(reseller_id, findings)
+        check_bank_lines(reseller_id, findings)
         return findings
 
     # --- documents -----------------------------------------------------------
@@ -463,3 +464,37 @@ def _where(doc: dict) -> str:
         f"reseller {doc['reseller__name']!r} (#{doc['reseller_id']}) "
         f"document {doc['number']}"
     )
+
+
+def check_bank_lines(reseller_id: int | None, findings: Findings) -> None:
+    """Check that every bank line is applied, queued or returned, consistently.
+
+    An applied line has exactly its amount as a payment document of its own
+    reseller, in its currency; a queued or returned line has no payment; a
+    returned line has the agent's reason.
+    """
+    from billing.models import BankLine
+
+    lines = BankLine.objects.all()
+    if reseller_id is not None:
+        lines = lines.filter(reseller_id=reseller_id)
+    applied = BankLine.State.APPLIED
+    wrong = lines.filter(
+        ~Q(state__in=BankLine.State.values)
+        | Q(state=applied)
+        & (
+            Q(payment__isnull=True)
+            | ~Q(payment__total=F("amount"))
+            | ~Q(payment__reseller_id=F("reseller_id"))
+            | ~Q(payment__kind="payment")
+            | ~Q(reseller__currency=F("currency"))
+        )
+        | ~Q(state=applied) & Q(payment__isnull=False)
+        | Q(state=BankLine.State.RETURNED, handled_reason="")
+    ).values("pk", "entry_reference", "state", "amount", "currency")
+    for row in wrong.order_by("pk").iterator(chunk_size=DEFAULT_BATCH_SIZE):
+        findings.problems.append(
+            f"BANK LINE #{row['pk']} ({row['entry_reference']}, {row['amount']} "
+            f"{row['currency']}): state {row['state']!r} does not agree with its "
+            "payment"
+        )
