@@ -4,15 +4,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0009_cash_application'),
+        ("billing", "0009_cash_application"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('document_posted', 'Document posted'), ('credit_memo_issued', 'Credit memo issued'), ('credit_applied', 'Credit applied automatically'), ('payment_started', 'Payment submitted'), ('payment_charged', 'Card charged'), ('payment_declined', 'Card declined'), ('documents_linked', 'Documents linked'), ('allocation_unlinked', 'Allocation unlinked'), ('operation_reverted', 'Operation reverted'), ('document_held', 'Document put on hold'), ('hold_released', 'Hold released'), ('bank_transfer_applied', 'Bank transfer applied')], max_length=30),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("document_posted", "Document posted"),
+                    ("credit_memo_issued", "Credit memo issued"),
+                    ("credit_applied", "Credit applied automatically"),
+                    ("payment_started", "Payment submitted"),
+                    ("payment_charged", "Card charged"),
+                    ("payment_declined", "Card declined"),
+                    ("documents_linked", "Documents linked"),
+                    ("allocation_unlinked", "Allocation unlinked"),
+                    ("operation_reverted", "Operation reverted"),
+                    ("document_held", "Document put on hold"),
+                    ("hold_released", "Hold released"),
+                    ("bank_transfer_applied", "Bank transfer applied"),
+                ],
+                max_length=30,
+            ),
         ),
     ]

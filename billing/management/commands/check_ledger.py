@@ -40,6 +40,7 @@ from billing.models import (
     Operation,
     Reseller,
     Reversal,
+    Source,
 )
 from billing.money import MAX_AMOUNT
 from billing.services.payments import CHARGING_TIMEOUT
@@ -369,16 +370,22 @@ class Command(BaseCommand):
                 f"{max(values)} is above {MAX_AMOUNT}"
             )
 
+        # A card charge becomes one payment document from the gateway; money
+        # that arrives by bank transfer becomes payment documents of its own.
+        card_payments = Q(
+            created_documents__kind=DocumentKind.PAYMENT,
+            created_documents__source=Source.GATEWAY,
+        )
         payments = (
             operations.filter(kind=Operation.Kind.PAYMENT)
             .annotate(
                 payment_documents=Count(
                     "created_documents",
-                    filter=Q(created_documents__kind=DocumentKind.PAYMENT),
+                    filter=card_payments,
                 ),
                 paid_in=Sum(
                     "created_documents__total",
-                    filter=Q(created_documents__kind=DocumentKind.PAYMENT),
+                    filter=card_payments,
                 ),
             )
             .filter(
