@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.models import Operation
 from billing.payment_plan import MAX_DOCUMENTS_PER_PAYMENT
+from panelkit.fields import parse_id
 
 NOT_A_SELECTION = _("Select documents from the list of unpaid documents.")
 
@@ -31,10 +32,10 @@ class DocumentIdsField(forms.Field):
             value = [value]
         ids: set[int] = set()
         for item in value:
-            text = str(item).strip()
-            if not text.isdigit() or len(text) > 18 or int(text) <= 0:
+            number = parse_id(item)
+            if number is None:
                 raise forms.ValidationError(self.error_messages["invalid"], "invalid")
-            ids.add(int(text))
+            ids.add(number)
         if len(ids) > MAX_DOCUMENTS_PER_PAYMENT:
             raise forms.ValidationError(
                 self.error_messages["too_many"] % {"n": MAX_DOCUMENTS_PER_PAYMENT},
