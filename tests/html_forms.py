@@ -19,11 +19,11 @@ class Form:
     fields: list[tuple[str, str]] = field(default_factory=list)
     # name, value, formaction of each submit button
     buttons: list[tuple[str, str, str, str]] = field(default_factory=list)
-    # every named control, whatever its state, with its type
-    controls: list[tuple[str, str]] = field(default_factory=list)
+    # every named control, whatever its state: name, type, value
+    controls: list[tuple[str, str, str]] = field(default_factory=list)
 
     def names(self) -> set[str]:
-        return {name for name, _type in self.controls}
+        return {name for name, _type, _value in self.controls}
 
 
 class _Parser(HTMLParser):
@@ -49,7 +49,7 @@ class _Parser(HTMLParser):
         if tag == "input":
             kind = a.get("type", "text").lower()
             if name:
-                form.controls.append((name, kind))
+                form.controls.append((name, kind, a.get("value", "")))
             if not name or "disabled" in a:
                 return
             if kind in ("submit", "image"):
@@ -66,14 +66,14 @@ class _Parser(HTMLParser):
             if kind == "submit":
                 self._button = [a, []]
         elif tag == "select" and name:
-            form.controls.append((name, "select"))
+            form.controls.append((name, "select", ""))
             self._select = (name, [], "disabled" in a)
         elif tag == "option" and self._select is not None:
             self._option = {"value": a.get("value"), "selected": "selected" in a}
             self._option_text = []
             self._select[1].append(self._option)
         elif tag == "textarea" and name:
-            form.controls.append((name, "textarea"))
+            form.controls.append((name, "textarea", ""))
             self._textarea = [name, []]
 
     def handle_data(self, data):
@@ -111,7 +111,7 @@ class _Parser(HTMLParser):
                 label = " ".join("".join(text).split())
                 name = a.get("name", "")
                 if name:
-                    form.controls.append((name, "submit"))
+                    form.controls.append((name, "submit", a.get("value", "")))
                 form.buttons.append(
                     (label, name, a.get("value", ""), a.get("formaction"))
                 )
@@ -120,6 +120,8 @@ class _Parser(HTMLParser):
 
 def forms_of(response) -> list[Form]:
     """Return every form of a rendered page, as a browser would submit it."""
+    if response.streaming or "html" not in response.get("Content-Type", ""):
+        return []
     parser = _Parser()
     parser.feed(response.content.decode())
     return parser.forms
