@@ -12,26 +12,36 @@ confirm step:
 3. only then checks the values against today's data and asks the ledger to
    act with the key, which the ledger checks again under its lock;
 4. answers with the result (a message and the page that shows it), or with
-   the ledger's refusal on the review page, nothing changed.
+   the ledger's refusal (or a failed write, rolled back) on the review page,
+   nothing changed.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from uuid import uuid4
 
 from django import forms
 from django.contrib import messages
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils.translation import gettext_lazy as _
 
 from billing.exceptions import BillingError, IdempotencyKeyReused, InvalidIdempotencyKey
 from billing.models import Operation, Reseller
 from billing.selectors import operations_for_reseller
 from panelkit.fields import canonical_value
 
+logger = logging.getLogger(__name__)
+
 KEY_FIELD = "idempotency_key"
+NOT_WRITTEN = _(
+    "The ledger could not be written just now. Nothing was changed; "
+    "confirm again in a moment."
+)
 KEY_PATTERN = re.compile(r"[0-9a-f]{32}")
 
 
@@ -120,6 +130,11 @@ class ConfirmedAction:
             operation = self.perform(form, key)
         except BillingError as exc:
             return self.refused(form, key=key, error=str(exc.message))
+        except DatabaseError:
+            # The action's transaction rolled back whole; the same key is
+            # still unused, so confirming again is safe.
+            logger.exception("ledger write failed: %s", type(self).__name__)
+            return self.refused(form, key=key, error=str(NOT_WRITTEN))
         return self.result(operation)
 
     def result(self, operation: Operation) -> HttpResponse:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.contrib import messages
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from billing.exceptions import (
@@ -23,6 +27,13 @@ from panelkit.confirm import new_key
 from reseller_panel.access import reseller_required
 from reseller_panel.forms import ConfirmPaymentForm, SelectionForm
 from reseller_panel.views import render_page
+
+logger = logging.getLogger(__name__)
+
+NOT_RECORDED = gettext_lazy(
+    "The payment could not be recorded just now. Nothing more was charged; "
+    "retry the same payment to finish it."
+)
 
 
 @require_http_methods(["GET", "POST"])
@@ -74,6 +85,11 @@ def _confirm_payment(request: HttpRequest) -> HttpResponse:
         )
     except GatewayUnavailable as exc:
         return _retry_page(request, form, error=exc.message)
+    except DatabaseError:
+        # Each step of a payment rolls back whole: at most the credit part is
+        # recorded, waiting for its charge. The same key finishes it.
+        logger.exception("payment could not be recorded")
+        return _retry_page(request, form, error=str(NOT_RECORDED))
     except BillingError as exc:
         return _preview(
             request,
@@ -113,6 +129,7 @@ def _retry_page(
             "use_credit": bool(data.get("use_credit")),
             "fingerprint": data["fingerprint"],
             "key": data["idempotency_key"],
+            "method": data["payment_method"],
             "error": error,
             "sandbox": settings.PAYMENT_GATEWAY.endswith(".SandboxGateway"),
             "sandbox_cards": (
