@@ -2,10 +2,11 @@
 
 An id is ASCII digits within the range a database key holds; anything else
 (``²``, ``③``, a NUL, ten thousand characters) is a form error, never an
-exception further down. An amount is typed by the active language's rules
-(``1.234,50`` in German, ``1,234.50`` in English) and bounded by what the
-ledger holds; a reviewed amount carried in a hidden field is canonical
-(``1234.50``) whatever the language.
+exception further down: one id chosen from a list (:class:`IdChoiceField`)
+or several of one name (:class:`IdListField`). An amount is typed by the
+active language's rules (``1.234,50`` in German, ``1,234.50`` in English) and
+bounded by what the ledger holds; a reviewed amount carried in a hidden field
+is canonical (``1234.50``) whatever the language.
 """
 
 from __future__ import annotations
@@ -46,18 +47,36 @@ def active_locale() -> str:
     return to_locale(get_language() or "en-us")
 
 
-class IdField(forms.Field):
-    """A database id: ASCII digits only, from 1 up to the largest key."""
+class IdListField(forms.Field):
+    """Several ids of one name (``?document=1&document=2``): distinct, sorted,
+    each an id by :func:`parse_id`, at most ``max_count`` of them."""
 
-    default_error_messages = {"invalid": INVALID_ID}
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {
+        "invalid": INVALID_ID,
+        "too_many": _("At most %(n)d at once."),
+    }
 
-    def to_python(self, value):
-        if value in self.empty_values or (isinstance(value, str) and not value.strip()):
-            return None
-        number = parse_id(value)
-        if number is None:
-            raise forms.ValidationError(self.error_messages["invalid"], "invalid")
-        return number
+    def __init__(self, *, max_count: int, **kwargs):
+        super().__init__(**kwargs)
+        self.max_count = max_count
+
+    def to_python(self, value) -> list[int]:
+        if not value:
+            return []
+        if isinstance(value, str | int):
+            value = [value]
+        ids: set[int] = set()
+        for item in value:
+            number = parse_id(item)
+            if number is None:
+                raise forms.ValidationError(self.error_messages["invalid"], "invalid")
+            ids.add(number)
+        if len(ids) > self.max_count:
+            raise forms.ValidationError(
+                self.error_messages["too_many"] % {"n": self.max_count}, "too_many"
+            )
+        return sorted(ids)
 
 
 class IdChoiceField(forms.ModelChoiceField):
