@@ -82,7 +82,9 @@ class ConfirmedAction:
     ``kind`` is the kind of operation the action records; ``form`` parses the
     confirmed values (canonical, from the review page's hidden fields);
     ``perform`` asks the ledger to act; ``outcome`` describes the operation it
-    made; ``refused`` renders the page that shows a refusal.
+    made; ``page`` renders the action's page: the form to correct for an
+    action reviewed on a form of its own, the review page itself for one
+    whose review page takes the confirmation (see :meth:`review_or_confirm`).
     """
 
     kind: str
@@ -100,8 +102,14 @@ class ConfirmedAction:
     def outcome(self, operation: Operation) -> Outcome:
         raise NotImplementedError
 
-    def refused(self, form: forms.Form, *, key: str, error: str | None) -> HttpResponse:
+    def page(self, form: forms.Form, *, key: str, error: str | None) -> HttpResponse:
         raise NotImplementedError
+
+    def review_or_confirm(self) -> HttpResponse:
+        """Show the review page with a fresh key (GET), or confirm (POST)."""
+        if self.request.method == "POST":
+            return self.confirm()
+        return self.page(self.form(None), key=new_key(), error=None)
 
     def confirm(self) -> HttpResponse:
         """Answer a confirmation: replay, refusal or the new result."""
@@ -110,7 +118,7 @@ class ConfirmedAction:
         if key is None:
             form = self.form(data)
             form.is_valid()
-            return self.refused(
+            return self.page(
                 form, key=new_key(), error=str(InvalidIdempotencyKey.message)
             )
         done = operations_for_reseller(self.reseller).filter(idempotency_key=key)
@@ -119,22 +127,22 @@ class ConfirmedAction:
             if first.kind != self.kind:
                 form = self.form(data)
                 form.is_valid()
-                return self.refused(
+                return self.page(
                     form, key=new_key(), error=str(IdempotencyKeyReused.message)
                 )
             return self.result(first)
         form = self.form(data)
         if not form.is_valid():
-            return self.refused(form, key=key, error=None)
+            return self.page(form, key=key, error=None)
         try:
             operation = self.perform(form, key)
         except BillingError as exc:
-            return self.refused(form, key=key, error=str(exc.message))
+            return self.page(form, key=key, error=str(exc.message))
         except DatabaseError:
             # The action's transaction rolled back whole; the same key is
             # still unused, so confirming again is safe.
             logger.exception("ledger write failed: %s", type(self).__name__)
-            return self.refused(form, key=key, error=str(NOT_WRITTEN))
+            return self.page(form, key=key, error=str(NOT_WRITTEN))
         return self.result(operation)
 
     def result(self, operation: Operation) -> HttpResponse:

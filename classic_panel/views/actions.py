@@ -140,7 +140,7 @@ class ConfirmLink(ConfirmedAction):
             _document_url(self.reseller, allocation.debit),
         )
 
-    def refused(self, form, *, key, error) -> HttpResponse:
+    def page(self, form, *, key, error) -> HttpResponse:
         return _link_form_page(self.request, self.reseller, form, error=error)
 
 
@@ -193,7 +193,7 @@ class ConfirmUnlink(ConfirmedAction):
             _document_url(self.reseller, allocation.debit),
         )
 
-    def refused(self, form, *, key, error=None) -> HttpResponse:
+    def page(self, form, *, key, error=None) -> HttpResponse:
         allocation = self.allocation
         return reseller_page(
             self.request,
@@ -214,10 +214,7 @@ def unlink(
 ) -> HttpResponse:
     """Review an allocation (GET) and unlink it once (POST with the key)."""
     allocation = get_object_or_404(allocations_for_reseller(reseller), pk=allocation_id)
-    action = ConfirmUnlink(request, reseller, allocation)
-    if request.method == "POST":
-        return action.confirm()
-    return action.refused(action.form(), key=new_key())
+    return ConfirmUnlink(request, reseller, allocation).review_or_confirm()
 
 
 class ConfirmRevert(ConfirmedAction):
@@ -248,7 +245,7 @@ class ConfirmRevert(ConfirmedAction):
             reverse("classic:operation", args=[self.reseller.pk, target.pk]),
         )
 
-    def refused(self, form, *, key, error=None) -> HttpResponse:
+    def page(self, form, *, key, error=None) -> HttpResponse:
         operation = self.operation
         active = allocations_of_operation(operation).filter(reversal__isnull=True)
         return reseller_page(
@@ -269,10 +266,7 @@ class ConfirmRevert(ConfirmedAction):
 def revert(request: HttpRequest, reseller: Reseller, operation_id: int) -> HttpResponse:
     """Review an operation's allocations (GET) and revert them once (POST)."""
     operation = get_object_or_404(operations_for_reseller(reseller), pk=operation_id)
-    action = ConfirmRevert(request, reseller, operation)
-    if request.method == "POST":
-        return action.confirm()
-    return action.refused(action.form(), key=new_key())
+    return ConfirmRevert(request, reseller, operation).review_or_confirm()
 
 
 # --- credit memo -------------------------------------------------------------
@@ -367,7 +361,7 @@ class ConfirmCreditMemo(ConfirmedAction):
             }
         return Outcome(text, _document_url(self.reseller, memo))
 
-    def refused(self, form, *, key, error) -> HttpResponse:
+    def page(self, form, *, key, error) -> HttpResponse:
         return _credit_memo_form_page(self.request, self.reseller, form, error=error)
 
 
