@@ -17,6 +17,7 @@ from babel.numbers import (
     get_group_symbol,
     parse_decimal,
 )
+from django.utils.translation import get_language, to_locale
 
 from billing.exceptions import InvalidAmount
 
@@ -99,7 +100,11 @@ def parse_amount(value: object, currency: str, *, allow_zero: bool = False) -> D
         raise InvalidAmount(InvalidAmount.message)
     if amount.is_finite() and abs(amount) > MAX_AMOUNT:
         raise InvalidAmount(
-            InvalidAmount.too_large.format(limit=f"{MAX_AMOUNT:,}"),
+            InvalidAmount.too_large.format(
+                limit=format_decimal(
+                    MAX_AMOUNT, locale=to_locale(get_language() or "en-us")
+                )
+            ),
             code=InvalidAmount.code_too_large,
         )
     amount = quantize(amount, currency)

@@ -107,15 +107,13 @@ class AmountField(forms.Field):
         self.canonical = canonical
 
     def to_python(self, value):
-        if isinstance(value, Decimal):
-            return parse_amount(value, self.currency)
         text = value.strip() if isinstance(value, str) else value
         if text in self.empty_values:
             return None
-        if not isinstance(text, str):
+        if not isinstance(text, str | Decimal):
             raise forms.ValidationError(str(InvalidAmount.message), "invalid_amount")
         try:
-            if self.canonical:
+            if self.canonical or isinstance(text, Decimal):
                 return parse_amount(text, self.currency)
             return parse_localized_amount(text, self.currency, locale=active_locale())
         except InvalidAmount as exc:
