@@ -250,3 +250,29 @@ def test_credit_memo_shows_closed(page):
         "part of your credit balance"
     )
     expect(page.get_by_test_id("open-amount")).to_have_count(0)
+
+
+def test_german_reseller_pays_by_card(german_page):
+    """The pay flow with the interface in German: German labels and
+    German-formatted amounts from the unpaid list to the receipt."""
+    page = german_page
+    marketplace = factories.MarketplaceFactory(code="DE", currency="EUR")
+    reseller = factories.ResellerFactory(marketplace=marketplace, name="Kunde GmbH")
+    invoice = factories.post(reseller, "invoice", "1234.50", number="RE-7")
+    user = factories.reseller_user(reseller)
+    page.goto("/login/")
+    page.get_by_label("Benutzername").fill(user.username)
+    page.get_by_label("Passwort").fill(factories.PASSWORD)
+    page.get_by_role("button", name="Anmelden").click()
+    page.goto("/unpaid/")
+    page.get_by_label("RE-7 auswählen").check()
+    page.get_by_role("button", name="Auswahl bezahlen").click()
+    expect(page.get_by_role("heading", name="Belege bezahlen")).to_be_visible()
+    expect(page.get_by_test_id("total-selected")).to_have_text(
+        re.compile(r"1\.234,50\s€")
+    )
+    page.get_by_label("Kartennummer").fill(SUCCESS_CARD)
+    page.get_by_role("button", name="Zahlung bestätigen").click()
+    expect(page.get_by_test_id("receipt-status")).to_contain_text("Abgeschlossen")
+    expect(row(page, invoice)).to_contain_text(re.compile(r"1\.234,50\s€"))
+    assert open_of(invoice) == Decimal("0.00")

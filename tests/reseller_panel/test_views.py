@@ -14,6 +14,7 @@ from billing.models import Allocation, Document, Operation
 from billing.references import format_reference
 from billing.selectors import account_summary
 from tests import factories
+from tests.html_forms import find_form, submit
 from tests.panelkit.lists import assert_bad_value_reported_beside
 from tests.reseller_panel.conftest import days_ago, make_reseller
 
@@ -506,3 +507,46 @@ def test_no_page_offers_link_or_unlink(client_of, term_reseller):
         for field in ('name="credit"', 'name="debit"', 'name="allocation"'):
             assert field not in content, url
     assert Allocation.objects.filter(reseller=term_reseller).count() == 1
+
+
+def test_processor_outage_always_offers_the_retry(client_of, term_reseller):
+    """Credit pays the older document in full; the card processor is down.
+
+    The selection is no longer payable as previewed, yet the outage page
+    offers the retry, and the retry (the page's own form) finishes it.
+    """
+    older = factories.post(term_reseller, "invoice", "30.00", issue_date=days_ago(9))
+    newer = factories.post(term_reseller, "invoice", "50.00", issue_date=days_ago(1))
+    factories.post(term_reseller, "credit_memo", "30.00", issue_date=days_ago(20))
+    client = client_of(term_reseller)
+    page = preview(client, [older, newer], use_credit=True)
+    outage = submit(
+        client, page, action=reverse("pay"), fill={"card_number": UNAVAILABLE_CARD}
+    )
+    assert outage.status_code == 503
+    html = outage.content.decode()
+    assert str(GatewayUnavailable.message) in html
+    assert "$20.00" not in html and "$50.00" in html  # what is left to charge
+    assert find_form(outage, reverse("pay")).names() >= {"card_number"}
+    assert open_amounts(older, newer) == [Decimal("0.00"), Decimal("50.00")]
+    retry = submit(
+        client, outage, action=reverse("pay"), fill={"card_number": SUCCESS_CARD}
+    )
+    assert retry.status_code == 302
+    operation = Operation.objects.get(reseller=term_reseller, kind="payment")
+    assert operation.status == Operation.Status.COMPLETED
+    assert operation.amount_charged == Decimal("50.00")
+    assert open_amounts(older, newer) == [Decimal("0.00"), Decimal("0.00")]
+
+
+@pytest.mark.parametrize("junk", ["²", "③", "1\x00", "9" * 10_000, "-1", "1.5"])
+def test_junk_document_ids_get_a_message_not_an_error(client_of, term_reseller, junk):
+    client = client_of(term_reseller)
+    response = client.get(reverse("pay"), {"document": junk}, follow=True)
+    assert response.status_code == 200
+    assert "Select documents from the list of unpaid documents." in (
+        response.content.decode()
+    )
+    posted = client.post(reverse("pay"), {"document": junk})
+    assert posted.status_code == 400
+    assert not Operation.objects.filter(reseller=term_reseller).exists()
