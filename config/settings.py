@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "billing",
     "reseller_panel",
     "classic_panel",
+    "ninja",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -172,6 +174,12 @@ if env("SECURE_PROXY_SSL_HEADER"):
 # The payment gateway used to charge cards: a dotted path to a class that
 # implements billing.gateways.PaymentGateway. The sandbox is the default.
 PAYMENT_GATEWAY = env("PAYMENT_GATEWAY")
+
+# The reseller API: requests allowed per API key in each window of seconds,
+# counted in the default cache (use a shared cache, e.g. Redis, when several
+# processes serve the API).
+API_RATE_LIMIT = env.int("API_RATE_LIMIT", default=120)
+API_RATE_WINDOW = env.int("API_RATE_WINDOW", default=60)
 
 LOGGING = {
     "version": 1,

@@ -7,7 +7,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from reseller_panel import views
+from reseller_panel import api_keys, views
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
@@ -20,4 +20,6 @@ urlpatterns = [
     path("documents/", views.documents, name="documents"),
     path("documents/<int:document_id>/", views.document_detail, name="document"),
     path("help/paying-unpaid-invoices/", views.help_paying, name="help_paying"),
+    path("api-keys/", api_keys.api_keys, name="api_keys"),
+    path("api-keys/<int:key_id>/revoke/", api_keys.revoke, name="revoke_api_key"),
 ]

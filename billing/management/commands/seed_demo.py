@@ -250,6 +250,7 @@ class Command(BaseCommand):
             self._ledger(spec, reseller, operator, today, tally)
             resellers.append(reseller)
         self._print_summary(resellers, today, tally, options["verbosity"])
+        seed_demo_api_key()
 
     # --- reference data ------------------------------------------------------
 
@@ -411,3 +412,28 @@ class Command(BaseCommand):
         write("  reseller panel /        acme, bolt (US); cobalt, delta (DE)")
         write("  classic panel /classic/ support-us, support-de (agents), viewer-de")
         write(f"  admin /admin/           {OPERATOR}")
+
+
+# The demo's reseller API key, for Cobalt Systems' user ``cobalt``. It is
+# published in the README, so it is a demo key only: stored hashed like every
+# key, and revocable on the panel's API keys page.
+DEMO_API_KEY = "arl_democobalt01_DemoKeyOfCobaltSystems-NotASecret-0001"
+
+
+def seed_demo_api_key() -> None:
+    """Create the demo API key once (idempotent: found by its prefix)."""
+    from api.keys import KEY_PATTERN, issue_api_key
+    from api.models import ApiKey
+
+    prefix = KEY_PATTERN.match(DEMO_API_KEY).group(1)
+    if ApiKey.objects.filter(prefix=prefix).exists():
+        return
+    membership = ResellerMembership.objects.select_related("user", "reseller").get(
+        user__username="cobalt"
+    )
+    issue_api_key(
+        user=membership.user,
+        reseller=membership.reseller,
+        name="Demo ERP",
+        key=DEMO_API_KEY,
+    )
