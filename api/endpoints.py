@@ -15,7 +15,7 @@ from typing import Annotated
 
 from django.http import Http404, HttpRequest
 from django.utils import timezone
-from ninja import Field, Header, NinjaAPI, Path, Query, Schema
+from ninja import Field, Header, NinjaAPI, Path, Query, Schema, Status
 from ninja.openapi.docs import Swagger
 
 from api import cursors, problems
@@ -243,7 +243,7 @@ def create_payment(
         _remember(reseller, idempotency_key, digest)
         raise
     _remember(reseller, idempotency_key, digest)
-    return 201, _payment_detail(reseller, operation.pk)
+    return Status(201, _payment_detail(reseller, operation.pk))
 
 
 def _body_digest(body: PaymentIn) -> str:

@@ -185,5 +185,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"billing": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "billing": {"handlers": ["console"], "level": "INFO"},
+        "api": {"handlers": ["console"], "level": "INFO"},
+    },
 }
