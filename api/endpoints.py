@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
 from typing import Annotated
 
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 from ninja import Field, Header, NinjaAPI, Path, Query, Schema, Status
 from ninja.openapi.docs import Swagger
+from pydantic import BeforeValidator
 
 from api import cursors, problems
 from api.auth import ApiKeyAuth
@@ -27,12 +27,14 @@ from api.schemas import (
     DocumentId,
     DocumentPage,
     IdempotencyKey,
+    IsoDate,
     Kind,
     PaymentDetailOut,
     PaymentIn,
     PaymentPage,
     PlanOut,
     Problem,
+    QueryBool,
     ResellerStatus,
     SelectionIn,
     account_out,
@@ -40,6 +42,7 @@ from api.schemas import (
     document_out,
     payment_out,
     plan_out,
+    whole_number_text,
 )
 from billing import selectors
 from billing.exceptions import GatewayUnavailable, IdempotencyKeyReused
@@ -100,19 +103,19 @@ def get_account(request: HttpRequest):
 
 
 Cursor = Annotated[str, Field(max_length=500, description="A page's next_cursor.")]
-PageSize = Annotated[int, Field(ge=1, le=MAX_PAGE)]
+PageSize = Annotated[int, BeforeValidator(whole_number_text)]
 
 
 class DocumentQuery(Schema):
     kind: Kind | None = None
     status: ResellerStatus | None = None
-    issued_from: date | None = None
-    issued_to: date | None = None
-    due_from: date | None = None
-    due_to: date | None = None
-    overdue: bool = False
+    issued_from: IsoDate | None = None
+    issued_to: IsoDate | None = None
+    due_from: IsoDate | None = None
+    due_to: IsoDate | None = None
+    overdue: QueryBool = False
     cursor: Cursor | None = None
-    limit: PageSize = DEFAULT_PAGE
+    limit: PageSize = Field(DEFAULT_PAGE, ge=1, le=MAX_PAGE)
 
 
 @api.get(
@@ -280,7 +283,7 @@ def _remember(reseller: Reseller, key: str, digest: str) -> None:
 
 class PaymentQuery(Schema):
     cursor: Cursor | None = None
-    limit: PageSize = DEFAULT_PAGE
+    limit: PageSize = Field(DEFAULT_PAGE, ge=1, le=MAX_PAGE)
 
 
 @api.get(

@@ -6,12 +6,14 @@ Money is a decimal string with exactly the currency's minor units
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from ninja import Field, Schema
+from pydantic import BeforeValidator
 
 from billing.exceptions import CreditNotAllowed
 from billing.models import Allocation, Document, DocumentKind, Operation, Reseller
@@ -37,6 +39,36 @@ PaymentMethod = Literal["card", "bank_transfer"]
 IdempotencyKey = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[!-~]{1,64}$")
 ]
+
+
+def _date_text(value: object) -> object:
+    """Accept a date only as written in ISO 8601 (``2026-01-31``).
+
+    Pydantic would also read a number as a Unix time; a query string that
+    says ``due_to=-3e-11`` is a mistake, not 1 January 1970.
+    """
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("Enter a date as YYYY-MM-DD.")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_date_text)]
+
+
+def whole_number_text(value: object) -> object:
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{1,9}", value):
+        raise ValueError("Enter a whole number.")
+    return value
+
+
+def _boolean_text(value: object) -> object:
+    if isinstance(value, str) and value not in ("true", "false"):
+        raise ValueError("Enter true or false.")
+    return value
+
+
+# A query flag as the schema writes it: no "yes" or "1" for true.
+QueryBool = Annotated[bool, BeforeValidator(_boolean_text)]
 
 
 def money(amount: Decimal, currency: str) -> str:
