@@ -387,7 +387,9 @@ def documents_page_for_reseller(
         condition &= Q(due_date__lt=overdue_on, open_amount__gt=0)
     if after is not None:
         issued, number, pk = after
-        condition &= (
+        # The first term alone is redundant; it lets the index on
+        # (reseller, issue date, number) start the scan at the cursor.
+        condition &= Q(issue_date__gte=issued) & (
             Q(issue_date__gt=issued)
             | Q(issue_date=issued, number__gt=number)
             | Q(issue_date=issued, number=number, id__gt=pk)
