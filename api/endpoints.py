@@ -70,9 +70,34 @@ owed, preview a payment and pay it.
 """
 
 
+# Where the ids in a response lead (OpenAPI links, followed by stateful tests).
+LINKS = {
+    ("listDocuments", "200"): {"getDocument": {"document_id": "items/0/id"}},
+    ("getPayment", "200"): {"getDocument": {"document_id": "document_ids/0"}},
+    ("listPayments", "200"): {"getPayment": {"payment_id": "items/0/id"}},
+    ("createPayment", "201"): {"getPayment": {"payment_id": "id"}},
+}
+
+
 class ResellerApi(NinjaAPI):
     def get_openapi_schema(self, **kwargs):
-        return problems.problem_media_types(super().get_openapi_schema(**kwargs))
+        schema = problems.problem_media_types(super().get_openapi_schema(**kwargs))
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                for status, response in operation["responses"].items():
+                    targets = LINKS.get((operation["operationId"], str(status)))
+                    if targets:
+                        response["links"] = {
+                            target[0].upper() + target[1:]: {
+                                "operationId": target,
+                                "parameters": {
+                                    name: f"$response.body#/{pointer}"
+                                    for name, pointer in parameters.items()
+                                },
+                            }
+                            for target, parameters in targets.items()
+                        }
+        return schema
 
 
 api = ResellerApi(

@@ -15,6 +15,7 @@ from datetime import date
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.stateful import run_state_machine_as_test
 from schemathesis import GenerationMode
 
 from api import cursors
@@ -111,3 +112,21 @@ def test_the_schema_covers_every_operation(live_schema):
         for result in live_schema.get_all_operations()
     }
     assert found == set(OPERATIONS)
+
+
+def test_stateful_runs_follow_the_links_between_operations(live_schema):
+    """Ids one answer gives (a payment made, a listed document) lead to the
+    next call, and every answer on the way is as documented."""
+    machine = live_schema.as_state_machine()
+
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=5,
+            derandomize=EXAMPLES == DEFAULT_EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
