@@ -32,6 +32,7 @@ STATUS_BY_CODE = {
     "document_not_found": 404,
     "credit_not_allowed": 403,
     "document_not_payable": 409,
+    "document_on_hold": 409,
     "payment_in_progress": 409,
     "stale_preview": 409,
     "idempotency_key_reused": 422,
@@ -125,8 +126,11 @@ def not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
-    sent = request.headers.get("X-Request-ID", "")
-    request_id = sent if REQUEST_ID.match(sent) else uuid4().hex
+    # The id a request-id middleware gave the request, when one runs.
+    request_id = getattr(request, "request_id", None)
+    if not request_id:
+        sent = request.headers.get("X-Request-ID", "")
+        request_id = sent if REQUEST_ID.match(sent) else uuid4().hex
     logger.exception("API error %s on %s %s", request_id, request.method, request.path)
     return problem(
         500,
