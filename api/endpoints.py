@@ -48,7 +48,7 @@ from billing import selectors
 from billing.exceptions import GatewayUnavailable, IdempotencyKeyReused
 from billing.models import DocumentKind, Operation, Reseller, Source
 from billing.services import credit_allowed, pay_documents, preview_payment
-from reseller_panel.bank import bank_details
+from panelkit.payee import payee_rows
 
 # The operations a reseller gets a receipt for, as in the panel: its own
 # payments and the automatic applications of a prepaid account's credit.
@@ -327,7 +327,7 @@ def list_payments(request: HttpRequest, page: Query[PaymentQuery]):
     if len(rows) > limit:
         last = operations[-1]
         next_cursor = cursors.encode("payments", last.created_at, last.pk)
-    bank = bank_details(reseller.currency)
+    bank = payee_rows(reseller)
     return {
         "items": [payment_out(op, bank) for op in operations],
         "next_cursor": next_cursor,
@@ -354,6 +354,6 @@ def _payment_detail(reseller: Reseller, operation_id: int) -> dict:
         raise Http404
     allocations = selectors.allocations_of_operation(operation)
     return {
-        **payment_out(operation, bank_details(reseller.currency)),
+        **payment_out(operation, payee_rows(reseller)),
         "allocations": [allocation_out(a, reseller.currency) for a in allocations],
     }

@@ -190,6 +190,9 @@ SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 # implements billing.gateways.PaymentGateway. The sandbox is the default.
 PAYMENT_GATEWAY = env("PAYMENT_GATEWAY")
 
+# What ``manage.py seed_demo`` adds besides the ledger's own demo data.
+DEMO_EXTRAS = ["api.demo.seed_demo_api_key"]
+
 # The reseller API: requests allowed per API key in each window of seconds,
 # counted in the default cache (use a shared cache, e.g. Redis, when several
 # processes serve the API).

@@ -14,8 +14,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 
+from api.demo import DEMO_API_KEY
 from api.keys import issue_api_key
-from billing.management.commands.seed_demo import DEMO_API_KEY, RESELLERS
+from billing.management.commands.seed_demo import RESELLERS
 from billing.money import format_money
 from tests.api.conftest import API, api_client
 

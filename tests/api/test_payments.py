@@ -113,7 +113,7 @@ def test_paying_applies_the_credit_and_leaves_a_transfer_to_make(
     assert body["credit_applied"] == "60.00"
     assert body["amount_left_open"] == "90.00"
     assert body["transfer"]["amount"] == "90.00"
-    assert body["transfer"]["reference"].startswith("TR-")
+    assert body["transfer"]["reference"].startswith("RF")
     assert body["reverted_by_support"] is False
     assert [a["amount"] for a in body["allocations"]] == ["60.00"]
     assert open_amount(older) == Decimal("40.00")

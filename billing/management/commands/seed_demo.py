@@ -16,11 +16,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from billing import services
 from billing.models import (
@@ -263,7 +265,10 @@ class Command(BaseCommand):
             resellers.append(reseller)
         seed_bank(marketplaces, resellers)
         self._print_summary(resellers, today, tally, options["verbosity"])
-        seed_demo_api_key()
+        # What other apps add to the demo (e.g. the reseller API's demo key),
+        # named in settings so the ledger imports none of them.
+        for extra in settings.DEMO_EXTRAS:
+            import_string(extra)()
 
     # --- reference data ------------------------------------------------------
 
@@ -492,29 +497,4 @@ def seed_bank(marketplaces: dict[str, Marketplace], resellers: list[Reseller]) -
         file_name=DEMO_STATEMENT.name,
         actor=None,
         source=Source.BANK,
-    )
-
-
-# The demo's reseller API key, for Cobalt Systems' user ``cobalt``. It is
-# published in the README, so it is a demo key only: stored hashed like every
-# key, and revocable on the panel's API keys page.
-DEMO_API_KEY = "arl_democobalt01_DemoKeyOfCobaltSystems-NotASecret-0001"
-
-
-def seed_demo_api_key() -> None:
-    """Create the demo API key once (idempotent: found by its prefix)."""
-    from api.keys import KEY_PATTERN, issue_api_key
-    from api.models import ApiKey
-
-    prefix = KEY_PATTERN.match(DEMO_API_KEY).group(1)
-    if ApiKey.objects.filter(prefix=prefix).exists():
-        return
-    membership = ResellerMembership.objects.select_related("user", "reseller").get(
-        user__username="cobalt"
-    )
-    issue_api_key(
-        user=membership.user,
-        reseller=membership.reseller,
-        name="Demo ERP",
-        key=DEMO_API_KEY,
     )
