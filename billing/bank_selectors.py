@@ -38,11 +38,15 @@ def statements_for_staff(user) -> QuerySet[BankStatement]:
     )
 
 
+MAX_QUERY_LENGTH = 200
+
+
 def resellers_for_line(line: BankLine, query: str) -> list[Reseller]:
     """Return resellers of the line's marketplace found by name, id,
     transfer reference or document number."""
     query = (query or "").strip()
-    if not query:
+    # Nothing stored holds a NUL (PostgreSQL text cannot) or is that long.
+    if not query or "\x00" in query or len(query) > MAX_QUERY_LENGTH:
         return []
     resellers = Reseller.objects.filter(marketplace_id=line.marketplace_id)
     condition = Q(name__icontains=query)

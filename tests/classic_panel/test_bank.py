@@ -208,3 +208,10 @@ def test_queue_page_queries_are_bounded(world, agent, django_assert_max_num_quer
         bank.queued_line(world.de, ref=f"Q-{index}")
     with django_assert_max_num_queries(12):
         agent.get(reverse("classic:bank_queue"))
+
+
+@pytest.mark.parametrize("query", ["1\x00", "²", "9" * 400, "x" * 10_000])
+def test_reseller_search_on_a_line_takes_any_text(world, agent, query):
+    line = bank.queued_line(world.de)
+    response = agent.get(reverse("classic:bank_line", args=[line.pk]), {"q": query})
+    assert response.status_code == 200
