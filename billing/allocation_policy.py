@@ -1,6 +1,7 @@
 """How the system applies credit: one pure, deterministic function.
 
-This is the "own discretion" of the FAQ, written down. Debit documents are paid
+The system decides how credit is applied, and this is that decision written
+down, so support can explain it. Debit documents are paid
 oldest first (issue date, then number); credits are consumed oldest first
 (issue date, then number). When the credit does not cover the selection, the
 oldest documents are paid in full and the next one partly. No database here:

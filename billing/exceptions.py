@@ -183,13 +183,3 @@ class NothingToRevert(BillingError):
 class NotRevertible(BillingError):
     code = "not_revertible"
     message = _("Only payments, automatic applications and links can be reverted.")
-
-
-class UnsupportedCurrency(BillingError):
-    code = "unsupported_currency"
-    message = _("This currency is not supported.")
-
-
-class CurrencyMismatch(BillingError):
-    code = "currency_mismatch"
-    message = _("The document's currency differs from the reseller's currency.")

@@ -25,7 +25,6 @@ from billing.allocation_policy import (
     remaining_after,
 )
 from billing.exceptions import (
-    CreditNotAllowed,
     DocumentNotFound,
     DocumentNotPayable,
     DocumentOnHold,
@@ -83,11 +82,6 @@ class PaymentPlan:
         return sum((line.remainder for line in self.lines), ZERO)
 
     @property
-    def credit_refusal(self) -> str:
-        """Return why credit cannot be used here ("" when it can)."""
-        return "" if self.credit_allowed else CreditNotAllowed.code
-
-    @property
     def allocation_rows(self) -> list[tuple[Document, Document, Decimal]]:
         """Return (credit document, debit document, amount) for display."""
         debits = {line.document.pk: line.document for line in self.lines}
@@ -98,7 +92,12 @@ class PaymentPlan:
 
 
 def credit_allowed(reseller: Reseller) -> bool:
-    """Return whether the reseller may pay with its credit balance (rules 3-5)."""
+    """Return whether the reseller may pay with its credit balance.
+
+    A prepaid account's credit is always used. A term account may choose to
+    use it in a self-service marketplace; in a contact-support marketplace it
+    is only told its credit and whom to contact.
+    """
     return (
         reseller.payment_model == PaymentModel.PREPAID
         or reseller.marketplace.term_credit_policy == CreditPolicy.SELF_SERVICE

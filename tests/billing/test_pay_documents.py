@@ -6,7 +6,12 @@ from decimal import Decimal
 import pytest
 
 from billing import services
-from billing.exceptions import BillingError, GatewayUnavailable, StalePreview
+from billing.exceptions import (
+    BillingError,
+    CreditNotAllowed,
+    GatewayUnavailable,
+    StalePreview,
+)
 from billing.gateways import SandboxGateway
 from billing.models import Allocation, Document, DocumentKind, Operation
 from billing.references import creditor_reference
@@ -266,7 +271,8 @@ def test_contact_support_term_account_preview_says_credit_not_allowed(
         reseller=support_reseller, document_ids=[invoice.pk], use_credit=True
     )
     assert plan.credit_allowed is False
-    assert plan.credit_refusal == "credit_not_allowed"
+    with pytest.raises(CreditNotAllowed):
+        pay(support_reseller, [invoice], fingerprint=plan.fingerprint)
     assert plan.use_credit is False
     assert plan.credit_balance == d("70.00")
     assert plan.credit_applied == 0
