@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
-    from billing.services.payments import PaymentPlan
+    from billing.payment_plan import PaymentPlan
 
 
 class BillingError(Exception):
@@ -31,6 +31,8 @@ class InvalidAmount(BillingError):
     too_many_digits = _("{currency} amounts have at most {places} decimals.")
     code_not_positive = "amount_not_positive"
     not_positive = _("The amount must be greater than zero.")
+    code_too_large = "amount_too_large"
+    too_large = _("Amounts are at most {limit}.")
 
 
 class InvalidDocument(BillingError):

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "axes",
     "billing",
+    "panelkit",
     "reseller_panel",
     "classic_panel",
 ]

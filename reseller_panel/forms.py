@@ -9,7 +9,7 @@ from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import Operation
-from billing.services.payments import MAX_DOCUMENTS_PER_PAYMENT
+from billing.payment_plan import MAX_DOCUMENTS_PER_PAYMENT
 
 NOT_A_SELECTION = _("Select documents from the list of unpaid documents.")
 

@@ -7,17 +7,17 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from reseller_panel import views
+from reseller_panel.views import browse, pay
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", views.home, name="home"),
-    path("unpaid/", views.unpaid_documents, name="unpaid_documents"),
-    path("pay/", views.pay, name="pay"),
-    path("payments/", views.payments, name="payments"),
-    path("payments/<int:operation_id>/", views.receipt, name="receipt"),
-    path("documents/", views.documents, name="documents"),
-    path("documents/<int:document_id>/", views.document_detail, name="document"),
-    path("help/paying-unpaid-invoices/", views.help_paying, name="help_paying"),
+    path("", browse.home, name="home"),
+    path("unpaid/", browse.unpaid_documents, name="unpaid_documents"),
+    path("pay/", pay.pay, name="pay"),
+    path("payments/", browse.payments, name="payments"),
+    path("payments/<int:operation_id>/", browse.receipt, name="receipt"),
+    path("documents/", browse.documents, name="documents"),
+    path("documents/<int:document_id>/", browse.document_detail, name="document"),
+    path("help/paying-unpaid-invoices/", browse.help_paying, name="help_paying"),
 ]

@@ -5,16 +5,15 @@ writes its audit entry in the same transaction. Refusals raise a
 :class:`billing.exceptions.BillingError` and change nothing.
 """
 
-from billing.services.documents import issue_credit_memo, post_document
-from billing.services.links import link_documents, revert_operation, unlink_allocation
-from billing.services.payments import (
+from billing.payment_plan import (
     PaymentPlan,
     PlanLine,
     credit_allowed,
-    pay_documents,
     preview_payment,
-    settle_payment,
 )
+from billing.services.documents import issue_credit_memo, post_document
+from billing.services.links import link_documents, revert_operation, unlink_allocation
+from billing.services.payments import pay_documents, settle_payment
 
 __all__ = [
     "PaymentPlan",

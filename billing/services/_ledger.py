@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, Q
 
-from billing.allocation_policy import OpenItem, PlannedAllocation, plan_allocations
+from billing.allocation_policy import PlannedAllocation
 from billing.exceptions import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
     ReasonRequired,
 )
 from billing.models import (
-    CREDIT_KINDS,
-    DEBIT_KINDS,
     Allocation,
     AuditEvent,
     Document,
@@ -28,6 +26,7 @@ from billing.models import (
     Source,
 )
 from billing.money import format_money
+from billing.payment_plan import auto_apply_plan
 
 User = AbstractBaseUser
 MAX_KEY_LENGTH = 64
@@ -93,24 +92,6 @@ def require_reason(reason: str) -> str:
 def user_or_none(actor: User | None) -> User | None:
     """Return ``actor`` if it is a saved user (anonymous users record as None)."""
     return actor if actor is not None and getattr(actor, "pk", None) else None
-
-
-def open_item(document: Document) -> OpenItem:
-    return OpenItem(
-        id=document.pk,
-        number=document.number,
-        issue_date=document.issue_date,
-        open_amount=document.open_amount,
-    )
-
-
-def open_documents(reseller: Reseller, kinds: Iterable[str]) -> list[Document]:
-    """Return the reseller's documents of ``kinds`` with an open amount."""
-    return list(
-        Document.objects.filter(
-            reseller=reseller, kind__in=list(kinds), open_amount__gt=0
-        )
-    )
 
 
 def apply_allocations(
@@ -198,11 +179,7 @@ def auto_apply(
     Used for prepaid accounts each time a document is posted. Returns the
     automatic-application operation, or None when there was nothing to apply.
     """
-    credits = open_documents(reseller, CREDIT_KINDS)
-    if not credits:
-        return None
-    debits = open_documents(reseller, DEBIT_KINDS)
-    planned = plan_allocations(map(open_item, credits), map(open_item, debits))
+    credits, debits, planned = auto_apply_plan(reseller)
     if not planned:
         return None
     applied = sum((item.amount for item in planned), Decimal(0))

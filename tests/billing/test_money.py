@@ -11,6 +11,7 @@ from billing.exceptions import InvalidAmount
 from billing.fields import AmountField
 from billing.models import Document
 from billing.money import (
+    MAX_AMOUNT,
     currency_exponent,
     format_money,
     is_supported_currency,
@@ -129,6 +130,20 @@ def test_parse_amount_refuses_zero_and_negative(value):
     with pytest.raises(InvalidAmount) as excinfo:
         parse_amount(value, "USD")
     assert excinfo.value.code == "amount_not_positive"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["100000000000.01", "100000000000000000000", 10**20, Decimal("-1e12")],
+)
+def test_parse_amount_refuses_what_the_ledger_cannot_hold(value):
+    with pytest.raises(InvalidAmount) as excinfo:
+        parse_amount(value, "USD")
+    assert excinfo.value.code == "amount_too_large"
+
+
+def test_parse_amount_takes_the_largest_amount():
+    assert parse_amount(str(MAX_AMOUNT), "USD") == MAX_AMOUNT
 
 
 def test_parse_amount_allows_zero_only_when_asked():

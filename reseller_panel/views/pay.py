@@ -1,9 +1,4 @@
-"""Views of the reseller panel.
-
-Each view parses its input with a form, reads through ``billing.selectors`` or
-writes through ``billing.services.pay_documents``, and renders. Every view
-sees only the signed-in user's reseller account (``request.reseller``).
-"""
+"""The pay flow: select documents, preview the plan, confirm it once."""
 
 from __future__ import annotations
 
@@ -12,12 +7,10 @@ from uuid import uuid4
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
+from django.shortcuts import redirect
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods
 
-from billing import selectors
 from billing.exceptions import (
     BillingError,
     DocumentNotFound,
@@ -25,67 +18,10 @@ from billing.exceptions import (
     StalePreview,
 )
 from billing.gateways import SandboxGateway
-from billing.models import DEBIT_KINDS, DocumentKind, Operation
 from billing.services import PaymentPlan, pay_documents, preview_payment
-from billing.ui import (
-    DocumentFilterForm,
-    document_page,
-    paginate,
-    query_without_page,
-)
 from reseller_panel.access import reseller_required
-from reseller_panel.bank import bank_details
 from reseller_panel.forms import ConfirmPaymentForm, SelectionForm
-from reseller_panel.presenters import aging_bars, receipt_lines
-
-# The operations a reseller gets a receipt for: its own payments and the
-# automatic applications of a prepaid account's credit.
-RECEIPT_KINDS = (Operation.Kind.PAYMENT, Operation.Kind.AUTO_APPLY)
-HOME_UNPAID_ROWS = 5
-
-
-def _render(
-    request: HttpRequest, template: str, context: dict, status: int = 200
-) -> HttpResponse:
-    reseller = request.reseller
-    context = {
-        "reseller": reseller,
-        "marketplace": reseller.marketplace,
-        "today": timezone.localdate(),
-        **context,
-    }
-    return render(request, f"reseller_panel/{template}", context, status=status)
-
-
-@require_GET
-@reseller_required
-def home(request: HttpRequest) -> HttpResponse:
-    reseller = request.reseller
-    summary = selectors.account_summary(reseller, today=timezone.localdate())
-    oldest = selectors.unpaid_documents(reseller)[:HOME_UNPAID_ROWS]
-    return _render(
-        request,
-        "home.html",
-        {"summary": summary, "bars": aging_bars(summary), "oldest": oldest},
-    )
-
-
-@require_GET
-@reseller_required
-def unpaid_documents(request: HttpRequest) -> HttpResponse:
-    reseller = request.reseller
-    form = DocumentFilterForm(request.GET or None, for_reseller=True, kinds=DEBIT_KINDS)
-    page = paginate(request, form.filter(selectors.unpaid_documents(reseller)))
-    return _render(
-        request,
-        "unpaid.html",
-        {
-            "form": form,
-            "page": page,
-            "query": query_without_page(request),
-            "credit_balance": selectors.credit_balance(reseller),
-        },
-    )
+from reseller_panel.views import render_page
 
 
 @require_http_methods(["GET", "POST"])
@@ -197,7 +133,7 @@ def _render_pay(
 ) -> HttpResponse:
     reseller = request.reseller
     method = (form.data.get("payment_method") if form else "") or "card"
-    return _render(
+    return render_page(
         request,
         "pay.html",
         {
@@ -220,7 +156,7 @@ def _render_pay(
 
 
 def _refused(request: HttpRequest, message: str, status: int = 400) -> HttpResponse:
-    return _render(request, "pay_refused.html", {"message": message}, status=status)
+    return render_page(request, "pay_refused.html", {"message": message}, status=status)
 
 
 def _hidden_errors(form: ConfirmPaymentForm) -> str:
@@ -234,73 +170,3 @@ def _first_error(form) -> str:
     for errors in form.errors.values():
         return str(errors[0])
     return ""
-
-
-@require_GET
-@reseller_required
-def receipt(request: HttpRequest, operation_id: int) -> HttpResponse:
-    reseller = request.reseller
-    operation = get_object_or_404(
-        selectors.operations_for_reseller(reseller).filter(kind__in=RECEIPT_KINDS),
-        pk=operation_id,
-    )
-    allocations = list(selectors.allocations_of_operation(operation))
-    ids = {*operation.document_ids, *(a.debit_id for a in allocations)}
-    documents = list(selectors.documents_for_reseller(reseller).filter(pk__in=ids))
-    return _render(
-        request,
-        "receipt.html",
-        {
-            "operation": operation,
-            "allocations": allocations,
-            "lines": receipt_lines(operation, allocations, documents),
-            "bank_rows": bank_details(reseller.currency),
-            "retry_ids": [doc.pk for doc in documents if doc.open_amount > 0],
-        },
-    )
-
-
-@require_GET
-@reseller_required
-def payments(request: HttpRequest) -> HttpResponse:
-    operations = selectors.operations_for_reseller(request.reseller).filter(
-        kind__in=RECEIPT_KINDS
-    )
-    return _render(request, "payments.html", {"page": paginate(request, operations)})
-
-
-@require_GET
-@reseller_required
-def documents(request: HttpRequest) -> HttpResponse:
-    form = DocumentFilterForm(request.GET or None, for_reseller=True)
-    return _render(
-        request,
-        "documents.html",
-        {
-            "form": form,
-            "page": document_page(request, form, request.reseller),
-            "query": query_without_page(request),
-        },
-    )
-
-
-@require_GET
-@reseller_required
-def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
-    document = get_object_or_404(
-        selectors.documents_for_reseller(request.reseller), pk=document_id
-    )
-    allocations = []
-    if document.kind != DocumentKind.CREDIT_MEMO:
-        allocations = list(selectors.allocations_for_document(document))
-    return _render(
-        request,
-        "document.html",
-        {"document": document, "allocations": allocations},
-    )
-
-
-@require_GET
-@reseller_required
-def help_paying(request: HttpRequest) -> HttpResponse:
-    return _render(request, "help_paying.html", {})

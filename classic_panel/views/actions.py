@@ -1,23 +1,14 @@
-"""Views of the classic panel: Billing > Reseller > Documents, and staff actions.
-
-Each view reads through :mod:`billing.selectors` (scoped to the staff user's
-marketplaces by :func:`classic_panel.access.classic_view`) and writes only
-through :mod:`billing.services`. Every successful POST redirects (PRG); a
-refusal from the ledger is shown and changes nothing.
-"""
+"""Staff actions of the classic panel: link, unlink, revert, credit memos."""
 
 from __future__ import annotations
 
 from uuid import uuid4
 
 from django.contrib import messages
-from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse, reverse_lazy
-from django.utils import timezone
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from billing import services
@@ -25,73 +16,18 @@ from billing.exceptions import BillingError
 from billing.models import Document, Reseller
 from billing.money import format_money, quantize
 from billing.selectors import (
-    DocumentStatus,
-    account_summary,
-    allocations_for_document,
     allocations_for_reseller,
     allocations_of_operation,
-    audit_events_for_reseller,
-    document_status,
-    documents_for_reseller,
     operations_for_reseller,
-    resellers_for_staff,
-    reversals_of_operation,
 )
 from billing.services.links import REVERTIBLE_KINDS
-from billing.ui import (
-    DocumentFilterForm,
-    csv_response,
-    document_page,
-    paginate,
-    query_without_page,
-)
 from classic_panel.access import CREDIT_MEMO_PERMISSION, LINK_PERMISSION, classic_view
 from classic_panel.forms import (
     CreditMemoForm,
     LinkForm,
     ReasonForm,
-    ResellerSearchForm,
-    StaffAuthenticationForm,
 )
-
-CSV_CHUNK = 2000
-
-login = auth_views.LoginView.as_view(
-    template_name="classic_panel/login.html",
-    authentication_form=StaffAuthenticationForm,
-    next_page=reverse_lazy("classic:home"),
-    extra_context={"title": gettext_lazy("Classic panel — staff sign in")},
-)
-logout = auth_views.LogoutView.as_view(next_page=reverse_lazy("classic:login"))
-
-
-def _reseller_page(request, template, reseller: Reseller, tab: str, **context):
-    return render(
-        request,
-        f"classic_panel/{template}",
-        {"reseller": reseller, "tab": tab, **context},
-    )
-
-
-def _is_overdue(document: Document, today) -> bool:
-    return bool(
-        document.is_debit
-        and document.open_amount > 0
-        and document.due_date
-        and document.due_date < today
-    )
-
-
-def _document_rows(documents, today) -> list[dict]:
-    return [
-        {
-            "document": document,
-            "status": (status := document_status(document)),
-            "status_label": DocumentStatus.labels[status],
-            "overdue": _is_overdue(document, today),
-        }
-        for document in documents
-    ]
+from classic_panel.views import reseller_page
 
 
 def _confirmation_key(request: HttpRequest) -> str:
@@ -103,165 +39,12 @@ def _confirmation_key(request: HttpRequest) -> str:
     return request.POST.get("token", "")
 
 
-# --- browsing ----------------------------------------------------------------
-
-
-@classic_view()
-def home(request: HttpRequest) -> HttpResponse:
-    """Billing: find a reseller by name or id within the user's marketplaces."""
-    form = ResellerSearchForm(request.GET or None, user=request.user)
-    page = paginate(request, form.filter(resellers_for_staff(request.user)))
-    return render(
-        request,
-        "classic_panel/home.html",
-        {"form": form, "page": page, "query": query_without_page(request)},
-    )
-
-
-@classic_view()
-def reseller_documents(request: HttpRequest, reseller: Reseller) -> HttpResponse:
-    """Reseller > Documents: real statuses, open amounts, filters, totals."""
-    today = timezone.localdate()
-    form = DocumentFilterForm(request.GET or None, for_reseller=False)
-    page = document_page(request, form, reseller)
-    return _reseller_page(
-        request,
-        "documents.html",
-        reseller,
-        "documents",
-        form=form,
-        page=page,
-        rows=_document_rows(page, today),
-        summary=account_summary(reseller, today=today),
-        query=query_without_page(request),
-        export_query=query_without_page(request),
-    )
-
-
-@classic_view()
-def documents_csv(request: HttpRequest, reseller: Reseller) -> HttpResponse:
-    """Stream the filtered document list as CSV, with exact amounts."""
-    today = timezone.localdate()
-    form = DocumentFilterForm(request.GET or None, for_reseller=False)
-    documents = form.filter(documents_for_reseller(reseller))
-    currency = reseller.currency
-
-    def rows():
-        for document in documents.iterator(chunk_size=CSV_CHUNK):
-            yield [
-                document.number,
-                document.get_kind_display(),
-                document.issue_date.isoformat(),
-                document.due_date.isoformat() if document.due_date else "",
-                currency,
-                str(quantize(document.total, currency)),
-                str(quantize(document.open_amount, currency)),
-                str(DocumentStatus.labels[document_status(document)]),
-                _("yes") if _is_overdue(document, today) else "",
-            ]
-
-    header = [
-        _("Number"),
-        _("Kind"),
-        _("Issue date"),
-        _("Due date"),
-        _("Currency"),
-        _("Total"),
-        _("Open amount"),
-        _("Status"),
-        _("Overdue"),
-    ]
-    filename = f"reseller-{reseller.pk}-documents-{today.isoformat()}.csv"
-    return csv_response(filename, header, rows())
-
-
-@classic_view()
-def document_detail(
-    request: HttpRequest, reseller: Reseller, document_id: int
-) -> HttpResponse:
-    """Document: its facts and every allocation touching it, reversed ones too."""
-    document = get_object_or_404(documents_for_reseller(reseller), pk=document_id)
-    allocations = [
-        {
-            "allocation": allocation,
-            "counterpart": allocation.debit
-            if allocation.credit_id == document.pk
-            else allocation.credit,
-            "reversal": getattr(allocation, "reversal", None),
-        }
-        for allocation in allocations_for_document(document)
-    ]
-    status = document_status(document)
-    return _reseller_page(
-        request,
-        "document.html",
-        reseller,
-        "documents",
-        document=document,
-        status=status,
-        status_label=DocumentStatus.labels[status],
-        overdue=_is_overdue(document, timezone.localdate()),
-        allocations=allocations,
-    )
-
-
-@classic_view()
-def operations(request: HttpRequest, reseller: Reseller) -> HttpResponse:
-    """The reseller's operations, newest first, with what can be reverted."""
-    page = paginate(request, operations_for_reseller(reseller))
-    return _reseller_page(
-        request,
-        "operations.html",
-        reseller,
-        "operations",
-        page=page,
-        query=query_without_page(request),
-        revertible_kinds=REVERTIBLE_KINDS,
-    )
-
-
-@classic_view()
-def operation_detail(
-    request: HttpRequest, reseller: Reseller, operation_id: int
-) -> HttpResponse:
-    """One operation: what it applied or reversed, and whether it was reverted."""
-    operation = get_object_or_404(operations_for_reseller(reseller), pk=operation_id)
-    reverted_by = operations_for_reseller(reseller).filter(reverts=operation).first()
-    return _reseller_page(
-        request,
-        "operation.html",
-        reseller,
-        "operations",
-        operation=operation,
-        allocations=allocations_of_operation(operation),
-        reversals=reversals_of_operation(operation),
-        created_documents=documents_for_reseller(reseller).filter(operation=operation),
-        reverted_by=reverted_by,
-        revertible=operation.kind in REVERTIBLE_KINDS
-        and operation.has_active_allocations,
-    )
-
-
-@classic_view()
-def activity(request: HttpRequest, reseller: Reseller) -> HttpResponse:
-    """The reseller's audit trail: every change with actor, source and reason."""
-    page = paginate(request, audit_events_for_reseller(reseller))
-    return _reseller_page(
-        request,
-        "activity.html",
-        reseller,
-        "activity",
-        page=page,
-        query=query_without_page(request),
-    )
-
-
 # --- link --------------------------------------------------------------------
 
 
 def _link_form_page(request, reseller, form, *, error=None, status=200):
     form.limit_choices()
-    response = _reseller_page(
+    response = reseller_page(
         request, "link.html", reseller, "link", form=form, error=error
     )
     response.status_code = status
@@ -290,7 +73,7 @@ def link(request: HttpRequest, reseller: Reseller) -> HttpResponse:
             form = LinkForm(initial=request.POST.dict(), reseller=reseller)
         return _link_form_page(request, reseller, form)
     token = uuid4().hex
-    return _reseller_page(
+    return reseller_page(
         request,
         "link_review.html",
         reseller,
@@ -389,7 +172,7 @@ def unlink(
                 },
             )
             return redirect(_document_url(reseller, allocation.debit))
-    return _reseller_page(
+    return reseller_page(
         request,
         "unlink.html",
         reseller,
@@ -426,7 +209,7 @@ def revert(request: HttpRequest, reseller: Reseller, operation_id: int) -> HttpR
                 "classic:operation", reseller_id=reseller.pk, operation_id=operation.pk
             )
     active = allocations_of_operation(operation).filter(reversal__isnull=True)
-    return _reseller_page(
+    return reseller_page(
         request,
         "revert.html",
         reseller,
@@ -443,7 +226,7 @@ def revert(request: HttpRequest, reseller: Reseller, operation_id: int) -> HttpR
 
 
 def _credit_memo_form_page(request, reseller, form, *, error=None):
-    return _reseller_page(
+    return reseller_page(
         request, "credit_memo.html", reseller, "credit_memo", form=form, error=error
     )
 
@@ -457,7 +240,7 @@ def credit_memo(request: HttpRequest, reseller: Reseller) -> HttpResponse:
             form = CreditMemoForm(initial=request.POST.dict(), reseller=reseller)
         return _credit_memo_form_page(request, reseller, form)
     token = uuid4().hex
-    return _reseller_page(
+    return reseller_page(
         request,
         "credit_memo_review.html",
         reseller,

@@ -1,0 +1,239 @@
+"""Planning a payment: what paying a selection would do, read-only.
+
+The plan is computed from the balances as they are: which credit the policy
+applies to which selected document, what is left for the payment method, and
+a fingerprint of everything the reseller saw. The preview shows it; paying
+(:mod:`billing.services.payments`) computes it again under the reseller lock
+and refuses to go on when the fingerprint changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.utils.translation import gettext as _
+
+from billing.allocation_policy import (
+    OpenItem,
+    PlannedAllocation,
+    plan_allocations,
+    policy_order,
+    remaining_after,
+)
+from billing.exceptions import (
+    CreditNotAllowed,
+    DocumentNotFound,
+    DocumentNotPayable,
+    NothingSelected,
+)
+from billing.models import (
+    CREDIT_KINDS,
+    DEBIT_KINDS,
+    CreditPolicy,
+    Document,
+    PaymentModel,
+    Reseller,
+)
+
+ZERO = Decimal(0)
+MAX_DOCUMENTS_PER_PAYMENT = 1000
+
+
+@dataclass(frozen=True)
+class PlanLine:
+    """One selected document: what credit pays on it and what remains."""
+
+    document: Document
+    credit_applied: Decimal
+    remainder: Decimal
+
+
+@dataclass(frozen=True)
+class PaymentPlan:
+    """What paying the selection would do, as shown to the reseller."""
+
+    reseller: Reseller
+    lines: tuple[PlanLine, ...]
+    allocations: tuple[PlannedAllocation, ...]
+    credits: dict[int, Document] = field(repr=False)
+    use_credit: bool
+    credit_allowed: bool
+    credit_balance: Decimal
+    fingerprint: str
+
+    @property
+    def documents(self) -> list[Document]:
+        return [line.document for line in self.lines]
+
+    @property
+    def total_selected(self) -> Decimal:
+        return sum((line.document.open_amount for line in self.lines), ZERO)
+
+    @property
+    def credit_applied(self) -> Decimal:
+        return sum((line.credit_applied for line in self.lines), ZERO)
+
+    @property
+    def remainder(self) -> Decimal:
+        return sum((line.remainder for line in self.lines), ZERO)
+
+    @property
+    def credit_refusal(self) -> str:
+        """Return why credit cannot be used here ("" when it can)."""
+        return "" if self.credit_allowed else CreditNotAllowed.code
+
+    @property
+    def allocation_rows(self) -> list[tuple[Document, Document, Decimal]]:
+        """Return (credit document, debit document, amount) for display."""
+        debits = {line.document.pk: line.document for line in self.lines}
+        return [
+            (self.credits[a.credit_id], debits[a.debit_id], a.amount)
+            for a in self.allocations
+        ]
+
+
+def credit_allowed(reseller: Reseller) -> bool:
+    """Return whether the reseller may pay with its credit balance (rules 3-5)."""
+    return (
+        reseller.payment_model == PaymentModel.PREPAID
+        or reseller.marketplace.term_credit_policy == CreditPolicy.SELF_SERVICE
+    )
+
+
+def preview_payment(
+    *, reseller: Reseller, document_ids: Iterable[int | str], use_credit: bool
+) -> PaymentPlan:
+    """Return what paying the selected documents would do, changing nothing."""
+    ids = clean_document_ids(document_ids)
+    reseller = Reseller.objects.select_related("marketplace").get(pk=reseller.pk)
+    return plan_payment(reseller=reseller, ids=ids, use_credit=use_credit)
+
+
+def open_item(document: Document) -> OpenItem:
+    return OpenItem(
+        id=document.pk,
+        number=document.number,
+        issue_date=document.issue_date,
+        open_amount=document.open_amount,
+    )
+
+
+def open_documents(reseller: Reseller, kinds: Iterable[str]) -> list[Document]:
+    """Return the reseller's documents of ``kinds`` with an open amount."""
+    return list(
+        Document.objects.filter(
+            reseller=reseller, kind__in=list(kinds), open_amount__gt=0
+        )
+    )
+
+
+def auto_apply_plan(
+    reseller: Reseller, *, new_credit: OpenItem | None = None
+) -> tuple[list[Document], list[Document], list[PlannedAllocation]]:
+    """Return what automatic application would apply now, by the policy.
+
+    Returns the open credits, the open debits and the planned allocations.
+    With ``new_credit`` (a document not posted yet, such as a credit memo
+    under review) the plan shows what posting it would apply as well.
+    """
+    credits = open_documents(reseller, CREDIT_KINDS)
+    if not credits and new_credit is None:
+        return credits, [], []
+    debits = open_documents(reseller, DEBIT_KINDS)
+    credit_items = [open_item(doc) for doc in credits]
+    if new_credit is not None:
+        credit_items.append(new_credit)
+    planned = plan_allocations(credit_items, map(open_item, debits))
+    return credits, debits, planned
+
+
+def plan_payment(
+    *, reseller: Reseller, ids: list[int], use_credit: bool
+) -> PaymentPlan:
+    """Plan the payment from the balances as they are now."""
+    selected = list(Document.objects.filter(reseller=reseller, pk__in=ids))
+    if len(selected) != len(ids):
+        raise DocumentNotFound()
+    if any(doc.kind not in DEBIT_KINDS or doc.open_amount <= 0 for doc in selected):
+        raise DocumentNotPayable()
+    allowed = credit_allowed(reseller)
+    credits = open_documents(reseller, CREDIT_KINDS)
+    balance = sum((doc.open_amount for doc in credits), ZERO)
+    by_id = {doc.pk: doc for doc in selected}
+    debit_items = [open_item(doc) for doc in selected]
+    planned: list[PlannedAllocation] = []
+    if use_credit and allowed:
+        planned = plan_allocations(map(open_item, credits), debit_items)
+    lines = tuple(
+        PlanLine(
+            document=by_id[item.id],
+            credit_applied=item.open_amount - left,
+            remainder=left,
+        )
+        for item, left in remaining_after(debit_items, planned)
+    )
+    digest = fingerprint(
+        reseller=reseller,
+        use_credit=use_credit,
+        debits=debit_items,
+        credits=[(doc.pk, doc.open_amount) for doc in credits],
+        planned=planned,
+    )
+    return PaymentPlan(
+        reseller=reseller,
+        lines=lines,
+        allocations=tuple(planned),
+        credits={doc.pk: doc for doc in credits},
+        use_credit=use_credit and allowed,
+        credit_allowed=allowed,
+        credit_balance=balance,
+        fingerprint=digest,
+    )
+
+
+def fingerprint(
+    *,
+    reseller: Reseller,
+    use_credit: bool,
+    debits: Sequence[OpenItem],
+    credits: Sequence[tuple[int, Decimal]],
+    planned: Sequence[PlannedAllocation],
+) -> str:
+    """Hash everything the reseller saw: balances in, allocations out."""
+    payload = {
+        "reseller": reseller.pk,
+        "use_credit": bool(use_credit),
+        "debits": [(d.id, str(d.open_amount)) for d in policy_order(debits)],
+        "credits": sorted((pk, str(amount)) for pk, amount in credits),
+        "plan": [(p.credit_id, p.debit_id, str(p.amount)) for p in planned],
+    }
+    return hashlib.sha256(
+        json.dumps(payload, sort_keys=True, default=str).encode()
+    ).hexdigest()
+
+
+def clean_document_ids(document_ids: Iterable[int | str]) -> list[int]:
+    """Return the selected ids as distinct integers, refusing anything else."""
+    ids: list[int] = []
+    for value in document_ids or ():
+        try:
+            number = int(str(value).strip())
+        except ValueError as exc:
+            raise DocumentNotFound() from exc
+        if number <= 0:
+            raise DocumentNotFound()
+        ids.append(number)
+    ids = sorted(set(ids))
+    if not ids:
+        raise NothingSelected()
+    if len(ids) > MAX_DOCUMENTS_PER_PAYMENT:
+        raise NothingSelected(
+            _("Pay at most %(n)d documents at once.")
+            % {"n": MAX_DOCUMENTS_PER_PAYMENT},
+            code="too_many_documents",
+        )
+    return ids

@@ -1,0 +1,129 @@
+"""The reseller panel's pages that read: Home, documents, payments, receipts."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from billing import selectors
+from billing.models import DEBIT_KINDS, DocumentKind, Operation
+from billing.ui import (
+    DocumentFilterForm,
+    document_page,
+    paginate,
+    query_without_page,
+)
+from reseller_panel.access import reseller_required
+from reseller_panel.bank import bank_details
+from reseller_panel.presenters import aging_bars, receipt_lines
+from reseller_panel.views import render_page
+
+# The operations a reseller gets a receipt for: its own payments and the
+# automatic applications of a prepaid account's credit.
+RECEIPT_KINDS = (Operation.Kind.PAYMENT, Operation.Kind.AUTO_APPLY)
+HOME_UNPAID_ROWS = 5
+
+
+@require_GET
+@reseller_required
+def home(request: HttpRequest) -> HttpResponse:
+    reseller = request.reseller
+    summary = selectors.account_summary(reseller, today=timezone.localdate())
+    oldest = selectors.unpaid_documents(reseller)[:HOME_UNPAID_ROWS]
+    return render_page(
+        request,
+        "home.html",
+        {"summary": summary, "bars": aging_bars(summary), "oldest": oldest},
+    )
+
+
+@require_GET
+@reseller_required
+def unpaid_documents(request: HttpRequest) -> HttpResponse:
+    reseller = request.reseller
+    form = DocumentFilterForm(request.GET or None, for_reseller=True, kinds=DEBIT_KINDS)
+    page = paginate(request, form.filter(selectors.unpaid_documents(reseller)))
+    return render_page(
+        request,
+        "unpaid.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query_without_page(request),
+            "credit_balance": selectors.credit_balance(reseller),
+        },
+    )
+
+
+@require_GET
+@reseller_required
+def receipt(request: HttpRequest, operation_id: int) -> HttpResponse:
+    reseller = request.reseller
+    operation = get_object_or_404(
+        selectors.operations_for_reseller(reseller).filter(kind__in=RECEIPT_KINDS),
+        pk=operation_id,
+    )
+    allocations = list(selectors.allocations_of_operation(operation))
+    ids = {*operation.document_ids, *(a.debit_id for a in allocations)}
+    documents = list(selectors.documents_for_reseller(reseller).filter(pk__in=ids))
+    return render_page(
+        request,
+        "receipt.html",
+        {
+            "operation": operation,
+            "allocations": allocations,
+            "lines": receipt_lines(operation, allocations, documents),
+            "bank_rows": bank_details(reseller.currency),
+            "retry_ids": [doc.pk for doc in documents if doc.open_amount > 0],
+        },
+    )
+
+
+@require_GET
+@reseller_required
+def payments(request: HttpRequest) -> HttpResponse:
+    operations = selectors.operations_for_reseller(request.reseller).filter(
+        kind__in=RECEIPT_KINDS
+    )
+    return render_page(
+        request, "payments.html", {"page": paginate(request, operations)}
+    )
+
+
+@require_GET
+@reseller_required
+def documents(request: HttpRequest) -> HttpResponse:
+    form = DocumentFilterForm(request.GET or None, for_reseller=True)
+    return render_page(
+        request,
+        "documents.html",
+        {
+            "form": form,
+            "page": document_page(request, form, request.reseller),
+            "query": query_without_page(request),
+        },
+    )
+
+
+@require_GET
+@reseller_required
+def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
+    document = get_object_or_404(
+        selectors.documents_for_reseller(request.reseller), pk=document_id
+    )
+    allocations = []
+    if document.kind != DocumentKind.CREDIT_MEMO:
+        allocations = list(selectors.allocations_for_document(document))
+    return render_page(
+        request,
+        "document.html",
+        {"document": document, "allocations": allocations},
+    )
+
+
+@require_GET
+@reseller_required
+def help_paying(request: HttpRequest) -> HttpResponse:
+    return render_page(request, "help_paying.html", {})
