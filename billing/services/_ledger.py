@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import F, Q
 
 from billing.allocation_policy import PlannedAllocation
@@ -130,7 +131,7 @@ def apply_allocations(
                 created_by=actor,
             )
         )
-    Document.objects.bulk_update(list(touched.values()), ["open_amount"])
+    set_open_amounts(reseller, touched.values())
     return Allocation.objects.bulk_create(allocations)
 
 
@@ -149,7 +150,7 @@ def reverse_allocations(
         debit = touched.setdefault(allocation.debit_id, allocation.debit)
         credit.open_amount += allocation.amount
         debit.open_amount += allocation.amount
-    Document.objects.bulk_update(list(touched.values()), ["open_amount"])
+    set_open_amounts(reseller, touched.values())
     return Reversal.objects.bulk_create(
         Reversal(
             reseller=reseller,
@@ -160,6 +161,28 @@ def reverse_allocations(
         )
         for allocation in allocations
     )
+
+
+def set_open_amounts(reseller: Reseller, documents: Iterable[Document]) -> None:
+    """Store the documents' new open amounts in one statement.
+
+    One ``UPDATE … FROM (VALUES …)`` joined on the id and restricted to the
+    reseller: cheaper to build and to run than a ``CASE`` per document, and it
+    stays on the reseller's shard.
+    """
+    field = Document._meta.get_field("open_amount")
+    params: list[int] = []
+    for document in documents:
+        params += [document.pk, field.get_prep_value(document.open_amount)]
+    rows = ", ".join(["(%s, %s)"] * (len(params) // 2))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH new (id, open_amount) AS (VALUES {rows}) "  # noqa: S608 - placeholders only
+            'UPDATE "billing_document" SET "open_amount" = new.open_amount '
+            'FROM new WHERE "billing_document"."id" = new.id '
+            'AND "billing_document"."reseller_id" = %s',
+            [*params, reseller.pk],
+        )
 
 
 def active_allocations(**filters) -> list[Allocation]:
