@@ -100,6 +100,21 @@ class ResellerAdmin(admin.ModelAdmin):
         # Documents carry the reseller's marketplace and currency: fixed once set.
         return ["marketplace", "currency", "document_count"] if obj else []
 
+    def save_model(self, request, obj, form, change):
+        """Save only the fields the operator changed.
+
+        Postings update the row too (its document count, under the reseller
+        lock); saving the whole row as this page loaded it would overwrite a
+        count a posting committed meanwhile.
+        """
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        columns = {field.name for field in obj._meta.concrete_fields}
+        changed = [name for name in form.changed_data if name in columns]
+        if changed:
+            obj.save(update_fields=changed)
+
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     """The ledger is written by services only; admin shows it.
@@ -208,11 +223,23 @@ class OperationAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "reseller", "action", "actor", "source", "summary"]
+    list_display = [
+        "created_at",
+        "reseller",
+        "action",
+        "actor",
+        "source",
+        "description",
+    ]
     list_filter = ["action", "source", "created_at"]
     search_fields = ["summary", "reason", "reseller__name"]
     list_select_related = ["reseller", "actor"]
     show_full_result_count = False
+
+    @admin.display(description=_("what happened"))
+    def description(self, event: AuditEvent) -> str:
+        """The event's sentence in the operator's language."""
+        return event.description
 
 
 @admin.register(SandboxCharge)

@@ -45,6 +45,16 @@ class DuplicateDocumentNumber(BillingError):
     message = _("A document with this number already exists in this marketplace.")
 
 
+class ReservedDocumentNumber(BillingError):
+    """A number of a series the system issues itself (card payments, …)."""
+
+    code = "reserved_number"
+    message = _(
+        "Numbers starting with {prefixes} are issued by the system; "
+        "give the document another number."
+    )
+
+
 class DocumentNotFound(BillingError):
     """A document id that is not the reseller's (or does not exist)."""
 
@@ -55,6 +65,18 @@ class DocumentNotFound(BillingError):
 class DocumentNotPayable(BillingError):
     code = "document_not_payable"
     message = _("Only invoices and debit memos with an open amount can be paid.")
+
+
+class DocumentOnHold(BillingError):
+    """A debit document support put on hold while it is disputed."""
+
+    code = "document_on_hold"
+    message = _("{document} is on hold while it is disputed. Contact support.")
+
+
+class NotHoldable(BillingError):
+    code = "not_holdable"
+    message = _("Only invoices and debit memos can be put on hold.")
 
 
 class NothingSelected(BillingError):

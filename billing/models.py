@@ -295,6 +295,18 @@ class Document(models.Model):
         related_name="created_documents",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # A dispute hold on a debit document: skipped by automatic application
+    # and not payable from the panel until support releases it.
+    held_at = models.DateTimeField(_("on hold since"), null=True, blank=True)
+    held_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("put on hold by"),
+    )
+    hold_reason = models.TextField(_("hold reason"), blank=True)
 
     class Meta:
         ordering = ["issue_date", "number"]
@@ -325,6 +337,11 @@ class Document(models.Model):
             models.CheckConstraint(
                 condition=Q(kind__in=[k.value for k in DocumentKind]),
                 name="document_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(held_at__isnull=True)
+                | Q(kind__in=[k.value for k in DEBIT_KINDS]),
+                name="document_hold_on_debit_only",
             ),
         ]
         indexes = [
@@ -368,6 +385,10 @@ class Document(models.Model):
     @property
     def currency(self) -> str:
         return self.reseller.currency
+
+    @property
+    def is_held(self) -> bool:
+        return self.held_at is not None
 
     @property
     def applied_amount(self):
@@ -463,6 +484,8 @@ class AuditEvent(models.Model):
         DOCUMENTS_LINKED = "documents_linked", _("Documents linked")
         ALLOCATION_UNLINKED = "allocation_unlinked", _("Allocation unlinked")
         OPERATION_REVERTED = "operation_reverted", _("Operation reverted")
+        DOCUMENT_HELD = "document_held", _("Document put on hold")
+        HOLD_RELEASED = "hold_released", _("Hold released")
 
     reseller = models.ForeignKey(
         Reseller, on_delete=models.PROTECT, related_name="audit_events"
@@ -484,7 +507,10 @@ class AuditEvent(models.Model):
         Document, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     amount = AmountField(null=True, blank=True)
+    # The English sentence, for search; pages render ``facts`` in the reader's
+    # language (``description``). Rows from before facts keep only this.
     summary = models.CharField(max_length=500)
+    facts = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -493,6 +519,40 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return self.summary
+
+    @property
+    def description(self) -> str:
+        """Return what happened, in the active language."""
+        from billing.audit import describe  # the presenter reads these models
+
+        return describe(self)
+
+
+class NumberSequence(models.Model):
+    """The last number the system issued in one series of a marketplace.
+
+    Document numbers are unique per marketplace, so the system's own series
+    (staff credit memos: ``CM-US-2026-0001``) count per marketplace. The row is
+    incremented inside the issuing transaction, after the reseller lock, so two
+    resellers of one marketplace never draw the same number.
+    """
+
+    marketplace = models.ForeignKey(
+        Marketplace, on_delete=models.PROTECT, related_name="+"
+    )
+    series = models.CharField(max_length=32)
+    last = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["marketplace", "series"],
+                name="number_sequence_unique_per_marketplace",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series} #{self.last}"
 
 
 class SandboxCharge(models.Model):

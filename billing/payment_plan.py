@@ -28,6 +28,7 @@ from billing.exceptions import (
     CreditNotAllowed,
     DocumentNotFound,
     DocumentNotPayable,
+    DocumentOnHold,
     NothingSelected,
 )
 from billing.models import (
@@ -137,13 +138,15 @@ def auto_apply_plan(
     """Return what automatic application would apply now, by the policy.
 
     Returns the open credits, the open debits and the planned allocations.
+    Debit documents on a dispute hold are left out.
     With ``new_credit`` (a document not posted yet, such as a credit memo
     under review) the plan shows what posting it would apply as well.
     """
     credits = open_documents(reseller, CREDIT_KINDS)
     if not credits and new_credit is None:
         return credits, [], []
-    debits = open_documents(reseller, DEBIT_KINDS)
+    # Disputed documents on hold wait for support, whatever credit is open.
+    debits = [doc for doc in open_documents(reseller, DEBIT_KINDS) if not doc.is_held]
     credit_items = [open_item(doc) for doc in credits]
     if new_credit is not None:
         credit_items.append(new_credit)
@@ -160,6 +163,9 @@ def plan_payment(
         raise DocumentNotFound()
     if any(doc.kind not in DEBIT_KINDS or doc.open_amount <= 0 for doc in selected):
         raise DocumentNotPayable()
+    held = sorted(doc.number for doc in selected if doc.is_held)
+    if held:
+        raise DocumentOnHold(DocumentOnHold.message.format(document=", ".join(held)))
     allowed = credit_allowed(reseller)
     credits = open_documents(reseller, CREDIT_KINDS)
     balance = sum((doc.open_amount for doc in credits), ZERO)

@@ -6,12 +6,24 @@ can only ever see its own rows and staff only their marketplaces' resellers.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Sum, Value
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
@@ -208,6 +220,56 @@ def operations_for_reseller(reseller: Reseller) -> QuerySet[Operation]:
             )
         )
     )
+
+
+@dataclass(frozen=True)
+class Correction:
+    """What support took back of an operation's allocations after it ran."""
+
+    applied: Decimal
+    reopened: Decimal
+    last_at: datetime | None
+
+    REVERTED = "reverted"
+    PARTLY_REVERTED = "partly_reverted"
+
+    @property
+    def state(self) -> str:
+        """Return "reverted", "partly_reverted" or "" (nothing taken back)."""
+        if self.reopened <= 0:
+            return ""
+        if self.reopened >= self.applied:
+            return self.REVERTED
+        return self.PARTLY_REVERTED
+
+
+def operation_corrections(
+    reseller: Reseller, operations: Iterable[Operation]
+) -> dict[int, Correction]:
+    """Return, per operation that support changed since, what it took back.
+
+    An operation is reverted when every allocation it made was unlinked
+    (by a revert or one by one), partly reverted when some were. Operations
+    nothing was taken back from are left out. One query for any number.
+    """
+    ids = [operation.pk for operation in operations]
+    rows = (
+        Allocation.objects.filter(reseller=reseller, operation_id__in=ids)
+        .order_by()
+        .values("operation_id")
+        .annotate(
+            applied=_amount_sum("amount"),
+            reopened=_amount_sum("amount", filter=Q(reversal__isnull=False)),
+            last_at=Max("reversal__created_at"),
+        )
+        .filter(reopened__gt=0)
+    )
+    return {
+        row["operation_id"]: Correction(
+            applied=row["applied"], reopened=row["reopened"], last_at=row["last_at"]
+        )
+        for row in rows
+    }
 
 
 def allocations_of_operation(operation: Operation) -> QuerySet[Allocation]:

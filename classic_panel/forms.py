@@ -210,3 +210,7 @@ class CreditMemoForm(ReasonForm):
             return parse_amount(self.cleaned_data["amount"], self.reseller.currency)
         except InvalidAmount as exc:
             raise forms.ValidationError(str(exc.message), code=exc.code) from exc
+
+
+class HoldForm(ReasonForm):
+    """Put a disputed debit document on hold, or release it: why, for the trail."""

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from classic_panel.views import actions, browse
+from classic_panel.views import actions, browse, holds
 
 app_name = "classic"
 
@@ -43,5 +43,11 @@ urlpatterns = [
         f"{reseller}credit-memo/confirm/",
         actions.credit_memo_confirm,
         name="credit_memo_confirm",
+    ),
+    path(f"{reseller}documents/<int:document_id>/hold/", holds.hold, name="hold"),
+    path(
+        f"{reseller}documents/<int:document_id>/release/",
+        holds.release,
+        name="release_hold",
     ),
 ]

@@ -25,6 +25,9 @@ env = environ.Env(
     SECURE_HSTS_SECONDS=(int, 0),
     SECURE_PROXY_SSL_HEADER=(bool, False),
     TIME_ZONE=(str, "UTC"),
+    LOG_LEVEL=(str, "INFO"),
+    SENTRY_DSN=(str, ""),
+    SENTRY_ENVIRONMENT=(str, ""),
 )
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
@@ -49,6 +52,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every response and every log line carries the request id.
+    "config.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -142,6 +147,10 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env("SECURE_COOKIES")
 CSRF_COOKIE_SECURE = env("SECURE_COOKIES")
+LANGUAGE_COOKIE_SECURE = env("SECURE_COOKIES")
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_HTTPONLY = True
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 
 # No inline script or style anywhere: the pages only load their own assets.
@@ -163,6 +172,9 @@ CONTENT_SECURITY_POLICY = {
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The client's address: behind the trusted TLS proxy (SECURE_PROXY_SSL_HEADER)
+# the one that proxy appended to X-Forwarded-For, else the connection's.
+AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
@@ -176,14 +188,44 @@ SECURE_HSTS_SECONDS = env("SECURE_HSTS_SECONDS")
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 if env("SECURE_PROXY_SSL_HEADER"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# A load balancer may ask for the health check over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 
 # The payment gateway used to charge cards: a dotted path to a class that
 # implements billing.gateways.PaymentGateway. The sandbox is the default.
 PAYMENT_GATEWAY = env("PAYMENT_GATEWAY")
 
+# One JSON object a line on standard error, for every logger (Django's
+# request errors with their tracebacks included), each with the request id
+# and with card numbers and secrets redacted. SQL statements are not logged
+# below INFO unless a developer lowers the "django" logger's level.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"billing": {"handlers": ["console"], "level": "INFO"}},
+    "filters": {
+        "request_id": {"()": "config.logs.RequestIdFilter"},
+        "redact": {"()": "config.logs.RedactSecrets"},
+    },
+    "formatters": {"json": {"()": "config.logs.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["request_id", "redact"],
+            "level": env("LOG_LEVEL"),
+        }
+    },
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL")},
+    "loggers": {
+        # Replaces Django's own handlers (a console for DEBUG only, mail to
+        # ADMINS): its records reach the root handler above.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+    },
 }
+
+# Error reports to Sentry, only when SENTRY_DSN is set.
+SENTRY_DSN = env("SENTRY_DSN")
+if SENTRY_DSN:
+    from config.sentry import init_sentry
+
+    init_sentry(SENTRY_DSN, environment=env("SENTRY_ENVIRONMENT") or None)

@@ -5,6 +5,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.utils import translation
 
 from tests import factories
 
@@ -37,6 +39,19 @@ def require(condition: bool, reason: str) -> None:
 def fast_password_hashing(settings):
     """Hash test users' passwords cheaply; password hashing is not under test."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """Start every test in the default language.
+
+    A German request through the test client leaves German active in the
+    thread (LocaleMiddleware activates it and nothing deactivates it), which
+    would leak into the messages of the next test.
+    """
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from billing.payment_plan import (
     preview_payment,
 )
 from billing.services.documents import issue_credit_memo, post_document
+from billing.services.holds import hold_document, release_hold
 from billing.services.links import link_documents, revert_operation, unlink_allocation
 from billing.services.payments import pay_documents, settle_payment
 
@@ -19,11 +20,13 @@ __all__ = [
     "PaymentPlan",
     "PlanLine",
     "credit_allowed",
+    "hold_document",
     "issue_credit_memo",
     "link_documents",
     "pay_documents",
     "post_document",
     "preview_payment",
+    "release_hold",
     "revert_operation",
     "settle_payment",
     "unlink_allocation",

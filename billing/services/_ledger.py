@@ -10,8 +10,10 @@ from decimal import Decimal
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.db.models import F, Q
+from django.utils import translation
 
 from billing.allocation_policy import PlannedAllocation
+from billing.audit import describe
 from billing.exceptions import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
@@ -26,7 +28,6 @@ from billing.models import (
     Reversal,
     Source,
 )
-from billing.money import format_money
 from billing.payment_plan import auto_apply_plan
 
 User = AbstractBaseUser
@@ -228,8 +229,10 @@ def auto_apply(
         source=source,
         operation=operation,
         amount=applied,
-        summary=f"Applied {format_money(applied, reseller.currency)} of credit to "
-        f"{len({p.debit_id for p in planned})} document(s) automatically",
+        facts={
+            "amount": str(applied),
+            "count": len({p.debit_id for p in planned}),
+        },
     )
     return operation
 
@@ -240,14 +243,22 @@ def record(
     action: str,
     actor: User | None,
     source: str,
-    summary: str,
+    facts: dict[str, object] | None = None,
+    summary: str = "",
     reason: str = "",
     operation: Operation | None = None,
     document: Document | None = None,
     amount: Decimal | None = None,
 ) -> AuditEvent:
-    """Write one audit-trail entry, in the caller's transaction."""
-    return AuditEvent.objects.create(
+    """Write one audit-trail entry, in the caller's transaction.
+
+    ``facts`` (amounts as strings, document numbers, counts, codes) are what
+    the entry's sentence is rendered from, in each reader's language; the
+    reseller's currency is added to them. An action without a sentence in
+    :mod:`billing.audit` gives its English ``summary`` instead.
+    """
+    facts = {**facts, "currency": reseller.currency} if facts else {}
+    event = AuditEvent(
         reseller=reseller,
         action=action,
         actor=actor,
@@ -256,5 +267,12 @@ def record(
         operation=operation,
         document=document,
         amount=amount,
-        summary=summary[:500],
+        facts=facts,
     )
+    event.summary = summary
+    if facts:
+        with translation.override("en"):
+            event.summary = describe(event)
+    event.summary = event.summary[:500]
+    event.save()
+    return event

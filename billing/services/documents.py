@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -21,7 +23,7 @@ from billing.models import (
     Reseller,
     Source,
 )
-from billing.money import format_money, parse_amount
+from billing.money import parse_amount
 from billing.services._ledger import (
     User,
     auto_apply,
@@ -33,8 +35,71 @@ from billing.services._ledger import (
     require_reason,
     user_or_none,
 )
+from billing.services._numbers import credit_memo_number, refuse_reserved_number
 
 MAX_NUMBER_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """A document to post, checked by :func:`clean_document`."""
+
+    reseller: Reseller
+    kind: str
+    number: str
+    total: Decimal
+    issue_date: date
+    due_date: date | None
+    description: str = ""
+
+
+def clean_document(
+    *,
+    reseller: Reseller,
+    kind: str,
+    number: str,
+    total: Decimal | str | int,
+    issue_date: date,
+    due_date: date | None = None,
+    description: str = "",
+) -> NewDocument:
+    """Return the document to post, or refuse it (nothing is read or written).
+
+    Numbers of the system's own series (``CARD-``, ``CM-``, ``BANK-``) are
+    refused: only the system issues them.
+    """
+    if kind not in DocumentKind.values:
+        raise InvalidDocument(_("Unknown document kind."), code="invalid_kind")
+    number = (number or "").strip()
+    if not number or len(number) > MAX_NUMBER_LENGTH:
+        raise InvalidDocument(
+            _("A document number is required (64 characters at most)."),
+            code="invalid_number",
+        )
+    refuse_reserved_number(number)
+    if not isinstance(issue_date, date):
+        raise InvalidDocument(
+            _("The issue date is required."), code="invalid_issue_date"
+        )
+    if due_date is not None and (
+        kind in CREDIT_KINDS or not isinstance(due_date, date) or due_date < issue_date
+    ):
+        raise InvalidDocument(
+            _(
+                "Only invoices and debit memos have a due date, "
+                "on or after the issue date."
+            ),
+            code="invalid_due_date",
+        )
+    return NewDocument(
+        reseller=reseller,
+        kind=kind,
+        number=number,
+        total=parse_amount(total, reseller.currency),
+        issue_date=issue_date,
+        due_date=due_date,
+        description=description,
+    )
 
 
 def post_document(
@@ -54,48 +119,73 @@ def post_document(
     For a prepaid reseller the available credit is applied in the same
     transaction, so the returned document may already be (partly) paid.
     """
-    if kind not in DocumentKind.values:
-        raise InvalidDocument(_("Unknown document kind."), code="invalid_kind")
-    number = (number or "").strip()
-    if not number or len(number) > MAX_NUMBER_LENGTH:
-        raise InvalidDocument(
-            _("A document number is required (64 characters at most)."),
-            code="invalid_number",
-        )
-    if not isinstance(issue_date, date):
-        raise InvalidDocument(
-            _("The issue date is required."), code="invalid_issue_date"
-        )
-    if due_date is not None and (
-        kind in CREDIT_KINDS or not isinstance(due_date, date) or due_date < issue_date
-    ):
-        raise InvalidDocument(
-            _(
-                "Only invoices and debit memos have a due date, "
-                "on or after the issue date."
-            ),
-            code="invalid_due_date",
-        )
-    amount = parse_amount(total, reseller.currency)
+    new = clean_document(
+        reseller=reseller,
+        kind=kind,
+        number=number,
+        total=total,
+        issue_date=issue_date,
+        due_date=due_date,
+        description=description,
+    )
     actor = user_or_none(actor)
     try:
         with transaction.atomic(durable=True):
             reseller = lock_reseller(reseller.pk)
-            document = _create_locked(
-                reseller=reseller,
-                kind=kind,
-                number=number,
-                total=amount,
-                issue_date=issue_date,
-                due_date=due_date,
-                description=description,
-                actor=actor,
-                source=source,
-            )
+            document = _post_locked(reseller, new, actor=actor, source=source)
     except IntegrityError as exc:
         # Another reseller of the marketplace took the number concurrently.
         raise DuplicateDocumentNumber() from exc
     return document
+
+
+def post_documents(
+    *,
+    reseller_ids: Iterable[int],
+    batches: Iterable[Sequence[NewDocument]],
+    actor: User | None = None,
+    source: str = Source.IMPORT,
+) -> int:
+    """Post many documents in one transaction: all of them, or none.
+
+    ``reseller_ids`` names every account the documents belong to: they are
+    locked first, in id order (so two imports never deadlock), and held until
+    the end. ``batches`` may be a generator, so a large file is never held in
+    memory. Returns how many documents were posted.
+    """
+    actor = user_or_none(actor)
+    written = 0
+    try:
+        with transaction.atomic(durable=True):
+            locked = {pk: lock_reseller(pk) for pk in sorted(set(reseller_ids))}
+            for batch in batches:
+                for new in batch:
+                    reseller = locked.get(new.reseller.pk)
+                    if reseller is None:
+                        raise RuntimeError(
+                            f"reseller #{new.reseller.pk} was not named to be locked"
+                        )
+                    _post_locked(reseller, new, actor=actor, source=source)
+                    written += 1
+    except IntegrityError as exc:
+        raise DuplicateDocumentNumber() from exc
+    return written
+
+
+def _post_locked(
+    reseller: Reseller, new: NewDocument, *, actor: User | None, source: str
+) -> Document:
+    return _create_locked(
+        reseller=reseller,
+        kind=new.kind,
+        number=new.number,
+        total=new.total,
+        issue_date=new.issue_date,
+        due_date=new.due_date,
+        description=new.description,
+        actor=actor,
+        source=source,
+    )
 
 
 def issue_credit_memo(
@@ -108,7 +198,10 @@ def issue_credit_memo(
     source: str = Source.CLASSIC_PANEL,
     idempotency_key: str | None = None,
 ) -> Document:
-    """Issue a credit memo to the reseller, numbered ``CM-<reseller>-<n>``.
+    """Issue a credit memo to the reseller, numbered ``CM-US-2026-0001``.
+
+    The number is the next of the marketplace's series for the issue year;
+    ``CM-`` numbers are the system's own, so no imported document can take it.
 
     It adds to the reseller's credit balance; a prepaid reseller's open
     documents are paid from it at once. With an ``idempotency_key``, a
@@ -136,19 +229,13 @@ def issue_credit_memo(
             request_hash=digest,
             completed_at=timezone.now(),
         )
-        prefix = f"CM-{reseller.pk}-"
-        sequence = (
-            Document.objects.filter(
-                reseller=reseller, number__startswith=prefix
-            ).count()
-            + 1
-        )
+        issued_on = issue_date or timezone.localdate()
         return _create_locked(
             reseller=reseller,
             kind=DocumentKind.CREDIT_MEMO,
-            number=f"{prefix}{sequence:04d}",
+            number=credit_memo_number(reseller, issued_on),
             total=total,
-            issue_date=issue_date or timezone.localdate(),
+            issue_date=issued_on,
             due_date=None,
             description=reason,
             actor=actor,
@@ -199,8 +286,7 @@ def _create_locked(
         operation=operation,
         document=document,
         amount=total,
-        summary=f"{document.get_kind_display()} {number} posted for "
-        f"{format_money(total, reseller.currency)}",
+        facts={"kind": kind, "number": number, "amount": str(total)},
     )
     if reseller.is_prepaid and auto_apply(
         reseller=reseller, actor=actor, source=source

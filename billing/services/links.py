@@ -29,7 +29,7 @@ from billing.models import (
     Reversal,
     Source,
 )
-from billing.money import format_money, parse_amount
+from billing.money import parse_amount
 from billing.services._ledger import (
     User,
     active_allocations,
@@ -118,8 +118,11 @@ def link_documents(
             operation=operation,
             document=debit,
             amount=value,
-            summary=f"Linked {format_money(value, reseller.currency)} of "
-            f"{credit.number} to {debit.number}",
+            facts={
+                "amount": str(value),
+                "credit": credit.number,
+                "debit": debit.number,
+            },
         )
     return allocation
 
@@ -164,8 +167,11 @@ def unlink_allocation(
             operation=operation,
             document=allocation.debit,
             amount=allocation.amount,
-            summary=f"Unlinked {format_money(allocation.amount, reseller.currency)}"
-            f" of {allocation.credit.number} from {allocation.debit.number}",
+            facts={
+                "amount": str(allocation.amount),
+                "credit": allocation.credit.number,
+                "debit": allocation.debit.number,
+            },
         )
     return reversal
 
@@ -226,8 +232,11 @@ def revert_operation(
             reason=reason,
             operation=revert,
             amount=total,
-            summary=f"Reverted {target.reference} ({target.get_kind_display()}): "
-            f"{len(active)} allocation(s), "
-            f"{format_money(total, reseller.currency)}",
+            facts={
+                "operation": target.reference,
+                "operation_kind": target.kind,
+                "count": len(active),
+                "amount": str(total),
+            },
         )
     return revert

@@ -16,6 +16,7 @@ A failure inside a step rolls that step back whole.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -41,7 +42,7 @@ from billing.models import (
     Reseller,
     Source,
 )
-from billing.money import format_money, quantize
+from billing.money import quantize
 from billing.payment_plan import (
     ZERO,
     clean_document_ids,
@@ -60,6 +61,11 @@ from billing.services._ledger import (
     request_hash,
     user_or_none,
 )
+from billing.services._numbers import card_payment_number
+
+# How long a card charge may stay unanswered before it is settled by asking
+# the gateway (``settle_payments``); longer than the gateway's own time-out.
+CHARGING_TIMEOUT = timedelta(minutes=15)
 
 
 def pay_documents(
@@ -171,7 +177,7 @@ def _start_payment(
         documents=documents,
         actor=actor,
     )
-    numbers = ", ".join(doc.number for doc in plan.documents)
+    numbers = [doc.number for doc in plan.documents]
     record(
         reseller=reseller,
         action=AuditEvent.Action.PAYMENT_STARTED,
@@ -179,10 +185,12 @@ def _start_payment(
         source=source,
         operation=operation,
         amount=plan.total_selected,
-        summary=f"Payment of {numbers}: "
-        f"{format_money(plan.credit_applied, reseller.currency)} from credit, "
-        f"{format_money(remainder, reseller.currency)} by "
-        f"{operation.get_payment_method_display().lower()}",
+        facts={
+            "numbers": numbers,
+            "credit": str(plan.credit_applied),
+            "rest": str(remainder),
+            "method": operation.payment_method,
+        },
     )
     return operation
 
@@ -216,9 +224,8 @@ def settle_payment(*, operation: Operation) -> Operation:
         result = ChargeResult(
             succeeded=False,
             reference="",
-            message=_("The card processor did not complete the charge.")
-            + " "
-            + _("Nothing was charged."),
+            # The receipt adds that nothing was charged, once.
+            message=_("The card processor did not complete the charge."),
         )
     return _record_outcome(operation, result)
 
@@ -289,8 +296,7 @@ def _record_decline(
         source=Source.GATEWAY,
         operation=operation,
         amount=operation.amount_to_charge,
-        summary=f"Card not charged "
-        f"{format_money(operation.amount_to_charge, reseller.currency)}: {message}",
+        facts={"amount": str(operation.amount_to_charge), "message": str(message)},
     )
 
 
@@ -302,7 +308,7 @@ def _record_charge(
     payment = create_document(
         reseller,
         kind=DocumentKind.PAYMENT,
-        number=f"CARD-{operation.pk:08d}",
+        number=card_payment_number(reseller, operation.pk),
         issue_date=timezone.localdate(),
         total=amount,
         open_amount=amount,
@@ -329,8 +335,11 @@ def _record_charge(
         operation=operation,
         document=payment,
         amount=amount,
-        summary=f"Card charged {format_money(amount, reseller.currency)} "
-        f"({operation.gateway_reference}) as payment {payment.number}",
+        facts={
+            "amount": str(amount),
+            "reference": operation.gateway_reference,
+            "number": payment.number,
+        },
     )
     if reseller.is_prepaid and payment.open_amount > 0:
         # Documents were paid meanwhile: the unused charge is credit, and a

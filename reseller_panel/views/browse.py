@@ -68,6 +68,11 @@ def receipt(request: HttpRequest, operation_id: int) -> HttpResponse:
     allocations = list(selectors.allocations_of_operation(operation))
     ids = {*operation.document_ids, *(a.debit_id for a in allocations)}
     documents = list(selectors.documents_for_reseller(reseller).filter(pk__in=ids))
+    # What support took back since: the receipt says what is true now and
+    # keeps the original outcome as history.
+    correction = selectors.operation_corrections(reseller, [operation]).get(
+        operation.pk
+    )
     return render_page(
         request,
         "receipt.html",
@@ -77,6 +82,7 @@ def receipt(request: HttpRequest, operation_id: int) -> HttpResponse:
             "lines": receipt_lines(operation, allocations, documents),
             "bank_rows": bank_details(reseller.currency),
             "retry_ids": [doc.pk for doc in documents if doc.open_amount > 0],
+            "correction": correction,
         },
     )
 
@@ -87,9 +93,11 @@ def payments(request: HttpRequest) -> HttpResponse:
     operations = selectors.operations_for_reseller(request.reseller).filter(
         kind__in=RECEIPT_KINDS
     )
-    return render_page(
-        request, "payments.html", {"page": paginate(request, operations)}
-    )
+    page = paginate(request, operations)
+    page.object_list = list(page.object_list)
+    corrections = selectors.operation_corrections(request.reseller, page.object_list)
+    rows = [(op, corrections.get(op.pk)) for op in page.object_list]
+    return render_page(request, "payments.html", {"page": page, "rows": rows})
 
 
 @require_GET

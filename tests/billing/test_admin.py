@@ -285,3 +285,42 @@ def test_changelist_queries_do_not_grow_with_rows(
 
     assert response.context["cl"].result_count > 1
     assert len(many) == len(few), [q["sql"] for q in many.captured_queries]
+
+
+def test_editing_a_reseller_keeps_a_count_posted_meanwhile(
+    admin_client, ledger, monkeypatch
+):
+    from django.db.models import F
+
+    from billing.admin import ResellerAdmin
+
+    counted = Reseller.objects.get(pk=ledger.pk).document_count
+    load = ResellerAdmin.get_object
+
+    def load_then_post(self, request, object_id, from_field=None):
+        reseller = load(self, request, object_id, from_field)
+        # A posting elsewhere counts its document after the page loaded the
+        # row and before it saves (what ``create_document`` does).
+        Reseller.objects.filter(pk=ledger.pk).update(
+            document_count=F("document_count") + 1
+        )
+        return reseller
+
+    monkeypatch.setattr(ResellerAdmin, "get_object", load_then_post)
+    membership = ledger.memberships.get()
+    data = {
+        "name": "Renamed Cloud",
+        "payment_model": ledger.payment_model,
+        "memberships-TOTAL_FORMS": "1",
+        "memberships-INITIAL_FORMS": "1",
+        "memberships-0-id": membership.pk,
+        "memberships-0-reseller": ledger.pk,
+        "memberships-0-user": membership.user_id,
+    }
+
+    response = admin_client.post(admin_url(Reseller, "change", ledger.pk), data)
+
+    assert response.status_code == 302, response.context["errors"]
+    saved = Reseller.objects.get(pk=ledger.pk)
+    assert saved.name == "Renamed Cloud"
+    assert saved.document_count == counted + 1

@@ -49,7 +49,7 @@ def ledger(reseller, operator):
     invoice = factories.post(reseller, "invoice", "300.00", number="INV-1")
     memo = factories.post(reseller, "debit_memo", "50.00", number="DM-1")
     payment = factories.post(reseller, "payment", "200.00", number="PAY-1")
-    credit_memo = factories.post(reseller, "credit_memo", "80.00", number="CM-1")
+    credit_memo = factories.post(reseller, "credit_memo", "80.00", number="CN-1")
     services.link_documents(
         credit=payment, debit=invoice, amount="120.00", actor=operator, reason="r"
     )
@@ -171,7 +171,8 @@ def test_allocation_between_resellers_is_reported(ledger):
     assert not passed
     assert (
         f"ALLOCATION allocation #{allocation.pk} (PAY-1 → INV-1, reseller "
-        f"#{other.pk}): credit belongs to reseller #{ledger.pk}; debit belongs "
+        f"#{other.pk}): its operation belongs to reseller #{ledger.pk}; "
+        f"credit belongs to reseller #{ledger.pk}; debit belongs "
         f"to reseller #{ledger.pk}" in out
     )
 
@@ -222,7 +223,7 @@ def test_unknown_reseller_is_an_error(db):
 
 
 def test_batches_find_drift_on_every_page(ledger):
-    numbers = ["INV-1", "CM-1", "INV-3"]  # batches 1, 2 and 4
+    numbers = ["INV-1", "CN-1", "INV-3"]  # batches 1, 2 and 4
     for document in Document.objects.filter(number__in=numbers):
         raw_update(Document, "open_amount", "open_amount - 10", document.pk)
 
@@ -259,3 +260,115 @@ def test_queries_do_not_grow_with_documents(reseller, operator):
 
     assert few == many
     assert paged == many + 5 * 3  # three aggregate queries per extra batch
+
+
+# --- operations, bounds and one snapshot -------------------------------------
+
+
+@pytest.fixture
+def card_payment(db):
+    from billing.gateways import SandboxGateway
+
+    reseller = factories.ResellerFactory()
+    invoice = factories.post(reseller, "invoice", "70.00", number="INV-C")
+    operation = factories.pay(
+        reseller,
+        [invoice],
+        payment_method="card",
+        card_token=SandboxGateway.SUCCESS_CARD,
+    )
+    assert operation.status == "completed"
+    return operation
+
+
+def test_card_payment_without_its_payment_document_is_reported(card_payment):
+    payment = Document.objects.get(operation=card_payment)
+    raw_update(Document, "operation_id", "NULL", payment.pk)
+
+    passed, out = check()
+
+    assert not passed
+    assert (
+        f"CHARGE operation {card_payment.reference}: charged 70.000 of 70.000 "
+        "requested, recorded as 0 payment document(s) totalling 0" in out
+    )
+
+
+def test_card_payment_document_of_another_amount_is_reported(card_payment):
+    from billing.models import Operation
+
+    raw_update(
+        Operation, "amount_charged", "amount_charged - %s", card_payment.pk, [1000]
+    )
+
+    passed, out = check()
+
+    assert not passed
+    assert f"CHARGE operation {card_payment.reference}: charged 69.000" in out
+
+
+def test_payment_left_charging_past_the_time_out_is_reported(db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing.exceptions import GatewayUnavailable
+    from billing.gateways import SandboxGateway
+    from billing.models import Operation
+
+    reseller = factories.ResellerFactory()
+    invoice = factories.post(reseller, "invoice", "70.00")
+    with pytest.raises(GatewayUnavailable):
+        factories.pay(
+            reseller,
+            [invoice],
+            payment_method="card",
+            card_token=SandboxGateway.UNAVAILABLE_CARD,
+        )
+    operation = Operation.objects.get(status="charging")
+    assert check()[0]  # charging for a moment is normal
+
+    Operation.objects.filter(pk=operation.pk).update(
+        created_at=timezone.now() - timedelta(minutes=16)
+    )
+    passed, out = check()
+
+    assert not passed
+    assert f"CHARGING operation {operation.reference}: charging since" in out
+    assert check("--charging-limit", "30")[0]
+
+
+def test_operation_rows_of_another_reseller_are_reported(ledger, card_payment):
+    from billing.models import Reversal
+
+    reversal = Reversal.objects.get(reseller=ledger)
+    payment = Document.objects.get(operation=card_payment)
+    raw_update(Reversal, "operation_id", "%s", reversal.pk, [card_payment.pk])
+    raw_update(Document, "operation_id", "%s", payment.pk, [reversal.operation_id])
+
+    passed, out = check()
+
+    assert not passed
+    assert (
+        f"RESELLER reversal #{reversal.pk} of reseller #{ledger.pk}: its "
+        f"operation belongs to reseller #{card_payment.reseller_id}" in out
+    )
+    assert (
+        f"RESELLER document {payment.number} of reseller "
+        f"#{card_payment.reseller_id}: its operation belongs to reseller "
+        f"#{ledger.pk}" in out
+    )
+
+
+def test_amount_above_the_ledger_bound_is_reported(ledger):
+    from billing.money import MAX_AMOUNT
+
+    invoice = Document.objects.get(number="INV-3")
+    huge = int(MAX_AMOUNT * THOUSANDTHS) + THOUSANDTHS
+    raw_update(Document, "total", "total + %s", invoice.pk, [huge])
+    raw_update(Document, "open_amount", "open_amount + %s", invoice.pk, [huge])
+
+    passed, out = check()
+
+    assert not passed
+    assert "TOO LARGE reseller" in out and "document INV-3: total" in out

@@ -67,14 +67,14 @@ def test_good_csv_rows_are_posted_as_imports(tmp_path, acme, cobalt):
         tmp_path,
         GOOD_INVOICE,
         f"US,{acme.pk},debit_memo,DM-1,2026-03-02,,40,usd,",
-        "DE,Cobalt Systems,credit memo,CM-1,2026-03-03,,99.99,EUR,Gutschrift",
+        "DE,Cobalt Systems,credit memo,CN-1,2026-03-03,,99.99,EUR,Gutschrift",
         "de,Cobalt Systems,Payment,PAY-1,2026-03-04,,10.00,,Überweisung",
     )
 
     succeeded, out, err = run(path)
 
     assert succeeded, err
-    assert "imported 4, unchanged 0, failed 0" in out
+    assert "written 4, unchanged 0, refused 0" in out
     invoice = Document.objects.get(number="INV-1")
     assert (invoice.reseller, invoice.kind, invoice.source) == (
         acme,
@@ -90,7 +90,7 @@ def test_good_csv_rows_are_posted_as_imports(tmp_path, acme, cobalt):
         Decimal("1200.50"),
     )
     assert Document.objects.get(number="DM-1").total == Decimal("40.00")
-    assert Document.objects.get(number="CM-1").kind == DocumentKind.CREDIT_MEMO
+    assert Document.objects.get(number="CN-1").kind == DocumentKind.CREDIT_MEMO
     assert Document.objects.get(number="PAY-1").description == "Überweisung"
     assert AuditEvent.objects.filter(source=Source.IMPORT).count() == 4
 
@@ -126,7 +126,7 @@ BAD_ROWS = [
 
 
 @pytest.mark.parametrize(("row", "reason"), BAD_ROWS)
-def test_bad_row_is_reported_with_its_line_and_good_rows_are_kept(
+def test_bad_row_is_reported_with_its_line_and_partial_keeps_good_rows(
     tmp_path, acme, row, reason
 ):
     path = write_csv(
@@ -136,10 +136,10 @@ def test_bad_row_is_reported_with_its_line_and_good_rows_are_kept(
         "US,Acme Cloud,invoice,INV-2,2026-03-05,2026-04-04,10.00,USD,",
     )
 
-    succeeded, out, err = run(path)
+    succeeded, out, err = run(path, "--partial")
 
     assert not succeeded
-    assert "imported 2, unchanged 0, failed 1" in out
+    assert "written 2, unchanged 0, refused 1 (line(s) 3)" in out
     (line,) = [text for text in err.splitlines() if text.startswith("line ")]
     assert line.startswith("line 3: ")
     assert reason in line
@@ -155,7 +155,7 @@ def test_every_bad_row_of_a_file_is_reported(tmp_path, acme):
     succeeded, out, err = run(path)
 
     assert not succeeded
-    assert f"imported 0, unchanged 0, failed {len(BAD_ROWS)}" in out
+    assert f"written 0, unchanged 0, refused {len(BAD_ROWS)}" in out
     for line, (_row, reason) in enumerate(BAD_ROWS, start=2):
         assert f"line {line}: " in err
         assert reason in err
@@ -200,7 +200,7 @@ def test_rerunning_a_file_changes_nothing(tmp_path, acme):
     succeeded, out, err = run(path)
 
     assert succeeded, err
-    assert "imported 0, unchanged 2, failed 0" in out
+    assert "written 0, unchanged 2, refused 0" in out
     assert (ledger_state(), AuditEvent.objects.count()) == before
 
 
@@ -214,7 +214,7 @@ def test_existing_document_with_other_values_is_a_conflict(tmp_path, acme):
     succeeded, out, err = run(path)
 
     assert not succeeded
-    assert "imported 0, unchanged 0, failed 1" in out
+    assert "written 0, unchanged 0, refused 1 (line(s) 2)" in out
     assert "line 2: INV-1: conflicts with the document already in the ledger" in err
     assert "(differs in total, description)" in err
     assert ledger_state() == before
@@ -241,10 +241,10 @@ def test_duplicate_number_within_the_file(tmp_path, acme):
         GOOD_INVOICE.replace("1200.50", "1200.51"),
     )
 
-    succeeded, out, err = run(path)
+    succeeded, out, err = run(path, "--partial")
 
     assert not succeeded
-    assert "imported 1, unchanged 1, failed 1" in out
+    assert "written 1, unchanged 1, refused 1 (line(s) 4)" in out
     assert "line 4: INV-1: conflicts with line 2 of this file" in err
 
 
@@ -279,7 +279,10 @@ def test_dry_run_validates_without_writing(tmp_path, acme):
     succeeded, out, err = run(path, "--dry-run")
 
     assert not succeeded
-    assert "imported 1, unchanged 1, failed 1 (dry run: nothing was written)" in out
+    assert (
+        "would write 1, unchanged 1, refused 1 (line(s) 4) "
+        "(dry run: nothing was written)" in out
+    )
     assert "line 4: INV-2: bad amount" in err
     assert (ledger_state(), AuditEvent.objects.count()) == before
 
@@ -314,10 +317,10 @@ def test_jsonl_rows_keep_exact_amounts_and_line_numbers(tmp_path, acme):
     path = tmp_path / "documents.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    succeeded, out, err = run(path)
+    succeeded, out, err = run(path, "--partial")
 
     assert not succeeded
-    assert "imported 2, unchanged 0, failed 3" in out
+    assert "written 2, unchanged 0, refused 3 (line(s) 4, 5, 6)" in out
     assert Document.objects.get(number="INV-1").total == Decimal("0.10")
     assert Document.objects.get(number="DM-1").due_date is None
     assert "line 4: invalid JSON" in err
@@ -330,7 +333,7 @@ def test_jsonl_rerun_is_idempotent(tmp_path, acme):
         "marketplace": "US",
         "reseller": "Acme Cloud",
         "kind": "credit_memo",
-        "number": "CM-1",
+        "number": "CN-1",
         "issue_date": "2026-03-01",
         "total": "15.00",
         "currency": "USD",
@@ -343,8 +346,8 @@ def test_jsonl_rerun_is_idempotent(tmp_path, acme):
     second = run(path)
 
     assert first[0] and second[0]
-    assert "imported 1, unchanged 0, failed 0" in first[1]
-    assert "imported 0, unchanged 1, failed 0" in second[1]
+    assert "written 1, unchanged 0, refused 0" in first[1]
+    assert "written 0, unchanged 1, refused 0" in second[1]
     assert Document.objects.count() == 1
 
 
@@ -356,7 +359,7 @@ def test_format_option_overrides_the_extension(tmp_path, acme):
     succeeded, out, _err = run(path, "--format", "csv")
 
     assert succeeded
-    assert "imported 1" in out
+    assert "written 1" in out
 
 
 def test_header_without_required_columns_is_refused(tmp_path, acme):
@@ -383,9 +386,9 @@ def test_progress_is_printed_to_stderr(tmp_path, acme):
     succeeded, out, err = run(write_csv(tmp_path, *rows), "--progress-every", "2")
 
     assert succeeded
-    assert "… 2 rows: imported 2, unchanged 0, failed 0" in err
-    assert "… 4 rows: imported 4, unchanged 0, failed 0" in err
-    assert "rows:" not in out
+    assert "… line 2 checked, 0 refused so far" in err
+    assert "… line 4 checked, 0 refused so far" in err
+    assert "checked:" not in out
 
 
 def test_prepaid_import_applies_credit_automatically(tmp_path, us):

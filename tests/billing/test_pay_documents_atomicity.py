@@ -262,9 +262,9 @@ def test_failed_automatic_application_rolls_the_posting_back(
     monkeypatch.setattr(_ledger, "record", record_then_fail)
 
     with pytest.raises(RuntimeError):
-        post(prepaid_reseller, "credit_memo", "100.00", number="CM-FAIL")
+        post(prepaid_reseller, "credit_memo", "100.00", number="MEMO-FAIL")
 
     assert calls == [AuditEvent.Action.CREDIT_APPLIED]
     assert ledger_snapshot(prepaid_reseller) == before
-    assert not Document.objects.filter(number="CM-FAIL").exists()
+    assert not Document.objects.filter(number="MEMO-FAIL").exists()
     assert_ledger_consistent(prepaid_reseller)

@@ -48,7 +48,7 @@ def test_payment_the_gateway_never_charged_is_closed_as_not_charged(
     settled = services.settle_payment(operation=operation)
 
     assert settled.status == Operation.Status.DECLINED
-    assert "Nothing was charged" in settled.message
+    assert settled.message == "The card processor did not complete the charge."
     assert settled.amount_charged == 0
     assert settled.amount_left_open == Decimal("70.00")
     assert open_amount(invoice) == Decimal("70.00")

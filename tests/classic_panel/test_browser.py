@@ -64,7 +64,7 @@ def account(db):
     payment = factories.pay(reseller, [invoice_b], use_credit=True)
     assert payment.credit_applied == Decimal("30.00")
     factories.post(
-        reseller, "credit_memo", "50.00", number="CM-X", issue_date=date(2026, 1, 10)
+        reseller, "credit_memo", "50.00", number="MEMO-X", issue_date=date(2026, 1, 10)
     )
     return reseller, payment
 
@@ -102,7 +102,7 @@ def test_staff_links_unlinks_and_reverts_then_the_reseller_sees_it(
     assert_accessible(page, "1_documents")
 
     # Link 20.00 of the 50.00 credit memo to the 100.00 invoice.
-    page.get_by_role("link", name="CM-X").click()
+    page.get_by_role("link", name="MEMO-X").click()
     assert_accessible(page)
     page.get_by_role("link", name="Apply to a debit document…").click()
     expect(page.get_by_label("Amount")).to_have_value("50.00")
@@ -114,19 +114,19 @@ def test_staff_links_unlinks_and_reverts_then_the_reseller_sees_it(
     assert_accessible(page, "2_link_form")
     page.get_by_role("button", name="Review").click()
     expect(page.get_by_role("heading", level=2)).to_have_text(
-        "Link $20.00 of CM-X to INV-A?"
+        "Link $20.00 of MEMO-X to INV-A?"
     )
     review = page.get_by_role("table")
-    expect(review.get_by_role("row", name="CM-X")).to_contain_text("$30.00")
+    expect(review.get_by_role("row", name="MEMO-X")).to_contain_text("$30.00")
     expect(review.get_by_role("row", name="INV-A")).to_contain_text("$80.00")
     assert_accessible(page, "3_link_review")
     assert open_amounts(reseller)["INV-A"] == Decimal("100.00")  # not yet
     page.get_by_role("button", name="Confirm link").click()
     expect(page.get_by_role("status")).to_contain_text(
-        "Linked $20.00 of CM-X to INV-A."
+        "Linked $20.00 of MEMO-X to INV-A."
     )
     expect(page.get_by_test_id("open-amount")).to_have_text("$80.00")
-    assert open_amounts(reseller)["CM-X"] == Decimal("30.00")
+    assert open_amounts(reseller)["MEMO-X"] == Decimal("30.00")
     assert_accessible(page, "4_linked")
 
     # Unlink it again.
@@ -136,7 +136,7 @@ def test_staff_links_unlinks_and_reverts_then_the_reseller_sees_it(
     page.get_by_role("button", name="Unlink").click()
     expect(page.get_by_role("status")).to_contain_text("both open amounts are restored")
     expect(page.get_by_test_id("open-amount")).to_have_text("$100.00")
-    expect(page.get_by_role("row", name="CM-X")).to_contain_text(
+    expect(page.get_by_role("row", name="MEMO-X")).to_contain_text(
         "Linked to the wrong invoice"
     )
     assert Reversal.objects.count() == 1
@@ -169,7 +169,7 @@ def test_staff_links_unlinks_and_reverts_then_the_reseller_sees_it(
         "INV-A": Decimal("100.00"),
         "INV-B": Decimal("80.00"),
         "PAY-P": Decimal("30.00"),
-        "CM-X": Decimal("50.00"),
+        "MEMO-X": Decimal("50.00"),
     }
     for tab in ("Activity", "Issue credit memo"):
         page.get_by_role("navigation", name="Reseller").get_by_role(

@@ -5,7 +5,15 @@ For each document the open amount is recomputed as its total minus the active
 Documents are read in id batches with a constant number of aggregate queries
 per batch, so the check scales to millions of rows; per-reseller totals are
 kept in memory (one entry per reseller, not per document). Each account's
-stored document count, which the document lists page by, is checked too.
+stored document count, which the document lists page by, is checked too, as
+are the operations: a completed card payment has exactly one payment document
+of the amount charged, no payment is left charging past the gateway's
+time-out, and everything an operation made belongs to its reseller. Every
+amount is within what the ledger holds (:data:`billing.money.MAX_AMOUNT`).
+
+Everything is read from one snapshot of the database (one REPEATABLE READ,
+read-only transaction on PostgreSQL; one read transaction on SQLite), so
+payments and links committed while the check runs never show as drift.
 
 Exit status 0 when everything agrees, 1 (``CommandError``) otherwise.
 """
@@ -13,19 +21,28 @@ Exit status 0 when everything agrees, 1 (``CommandError``) otherwise.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import F, Q, Sum
+from django.db import connection, transaction
+from django.db.models import Count, F, Q, Sum
+from django.utils import timezone
 
 from billing.models import (
     CREDIT_KINDS,
     DEBIT_KINDS,
     Allocation,
     Document,
+    DocumentKind,
+    Operation,
     Reseller,
+    Reversal,
 )
+from billing.money import MAX_AMOUNT
+from billing.services.payments import CHARGING_TIMEOUT
 
 ZERO = Decimal(0)
 DEFAULT_BATCH_SIZE = 5000
@@ -69,25 +86,29 @@ class Command(BaseCommand):
             default=DEFAULT_BATCH_SIZE,
             help=f"Documents per batch (default {DEFAULT_BATCH_SIZE}).",
         )
+        parser.add_argument(
+            "--charging-limit",
+            type=int,
+            default=int(CHARGING_TIMEOUT.total_seconds() // 60),
+            metavar="MINUTES",
+            help="Report card payments still charging after this many minutes "
+            "(default: the gateway's time-out, "
+            f"{int(CHARGING_TIMEOUT.total_seconds() // 60)}).",
+        )
 
     def handle(self, *args, **options) -> None:
         reseller_id = options["reseller"]
         batch_size = options["batch_size"]
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
-        if (
-            reseller_id is not None
-            and not Reseller.objects.filter(pk=reseller_id).exists()
-        ):
-            raise CommandError(f"Reseller {reseller_id} does not exist.")
-
-        findings = Findings()
-        totals: dict[int, ResellerTotals] = {}
-        for batch in self._document_batches(reseller_id, batch_size):
-            self._check_documents(batch, totals, findings)
-        self._check_resellers(totals, findings)
-        self._check_document_counts(reseller_id, totals, findings)
-        self._check_allocations(reseller_id, findings)
+        self.charging_limit = options["charging_limit"]
+        with snapshot():
+            if (
+                reseller_id is not None
+                and not Reseller.objects.filter(pk=reseller_id).exists()
+            ):
+                raise CommandError(f"Reseller {reseller_id} does not exist.")
+            findings = self._check(reseller_id, batch_size)
 
         for problem in findings.problems:
             self.stdout.write(problem)
@@ -103,6 +124,17 @@ class Command(BaseCommand):
                 f"{findings.allocations} allocations checked"
             )
         )
+
+    def _check(self, reseller_id: int | None, batch_size: int) -> Findings:
+        findings = Findings()
+        totals: dict[int, ResellerTotals] = {}
+        for batch in self._document_batches(reseller_id, batch_size):
+            self._check_documents(batch, totals, findings)
+        self._check_resellers(totals, findings)
+        self._check_document_counts(reseller_id, totals, findings)
+        self._check_allocations(reseller_id, findings)
+        self._check_operations(reseller_id, findings)
+        return findings
 
     # --- documents -----------------------------------------------------------
 
@@ -178,6 +210,10 @@ class Command(BaseCommand):
                 )
             if total <= 0:
                 problems.append(f"TOTAL {_where(doc)}: total {total} is not positive")
+            if total > MAX_AMOUNT:
+                problems.append(
+                    f"TOO LARGE {_where(doc)}: total {total} is above {MAX_AMOUNT}"
+                )
             if doc["marketplace_id"] != doc["reseller__marketplace_id"]:
                 problems.append(
                     f"MARKETPLACE {_where(doc)}: document marketplace "
@@ -249,6 +285,8 @@ class Command(BaseCommand):
         findings.allocations = allocations.count()
         wrong = allocations.filter(
             Q(amount__lte=0)
+            | Q(amount__gt=MAX_AMOUNT)
+            | ~Q(operation__reseller_id=F("reseller_id"))
             | ~Q(credit__reseller_id=F("reseller_id"))
             | ~Q(debit__reseller_id=F("reseller_id"))
             | ~Q(credit__kind__in=CREDIT_KINDS)
@@ -265,6 +303,7 @@ class Command(BaseCommand):
             "debit__kind",
             "debit__reseller_id",
             "reversal__reseller_id",
+            "operation__reseller_id",
         )
         for row in wrong.order_by("pk").iterator(chunk_size=DEFAULT_BATCH_SIZE):
             where = (
@@ -274,6 +313,13 @@ class Command(BaseCommand):
             reasons = []
             if row["amount"] <= 0:
                 reasons.append(f"amount {row['amount']} is not positive")
+            if row["amount"] > MAX_AMOUNT:
+                reasons.append(f"amount {row['amount']} is above {MAX_AMOUNT}")
+            if row["operation__reseller_id"] != row["reseller_id"]:
+                reasons.append(
+                    f"its operation belongs to reseller "
+                    f"#{row['operation__reseller_id']}"
+                )
             if row["credit__reseller_id"] != row["reseller_id"]:
                 reasons.append(
                     f"credit belongs to reseller #{row['credit__reseller_id']}"
@@ -293,6 +339,122 @@ class Command(BaseCommand):
             ):
                 reasons.append(f"reversal belongs to reseller #{reversal_reseller}")
             findings.problems.append(f"ALLOCATION {where}: {'; '.join(reasons)}")
+
+    # --- operations ----------------------------------------------------------
+
+    def _check_operations(self, reseller_id: int | None, findings: Findings) -> None:
+        """Check what each operation made against what it says it did."""
+        operations = Operation.objects.all()
+        reversals = Reversal.objects.all()
+        documents = Document.objects.filter(operation__isnull=False)
+        if reseller_id is not None:
+            operations = operations.filter(reseller_id=reseller_id)
+            reversals = reversals.filter(
+                Q(reseller_id=reseller_id) | Q(operation__reseller_id=reseller_id)
+            )
+            documents = documents.filter(
+                Q(reseller_id=reseller_id) | Q(operation__reseller_id=reseller_id)
+            )
+        problems = findings.problems
+        amounts = ("credit_applied", "amount_to_charge", "amount_charged")
+        too_large = Q()
+        for name in (*amounts, "amount_left_open"):
+            too_large |= Q(**{f"{name}__gt": MAX_AMOUNT})
+        for ref_id, values in operations.filter(too_large).values_list(
+            "pk", *amounts, "amount_left_open"
+        ):
+            problems.append(
+                f"TOO LARGE operation {_reference(ref_id)}: an amount of "
+                f"{max(values)} is above {MAX_AMOUNT}"
+            )
+
+        payments = (
+            operations.filter(kind=Operation.Kind.PAYMENT)
+            .annotate(
+                payment_documents=Count(
+                    "created_documents",
+                    filter=Q(created_documents__kind=DocumentKind.PAYMENT),
+                ),
+                paid_in=Sum(
+                    "created_documents__total",
+                    filter=Q(created_documents__kind=DocumentKind.PAYMENT),
+                ),
+            )
+            .filter(
+                Q(amount_charged__gt=0)
+                & (~Q(payment_documents=1) | ~Q(paid_in=F("amount_charged")))
+                | Q(amount_charged=0) & Q(payment_documents__gt=0)
+                | Q(
+                    status=Operation.Status.COMPLETED,
+                    payment_method=Operation.PaymentMethod.CARD,
+                )
+                & ~Q(amount_charged=F("amount_to_charge"))
+            )
+            .order_by("pk")
+        )
+        for row in payments.values(
+            "pk", "amount_charged", "amount_to_charge", "payment_documents", "paid_in"
+        ):
+            problems.append(
+                f"CHARGE operation {_reference(row['pk'])}: charged "
+                f"{row['amount_charged']} of {row['amount_to_charge']} requested, "
+                f"recorded as {row['payment_documents']} payment document(s) "
+                f"totalling {row['paid_in'] or ZERO}"
+            )
+
+        cutoff = timezone.now() - timedelta(minutes=self.charging_limit)
+        stuck = operations.filter(
+            kind=Operation.Kind.PAYMENT,
+            status=Operation.Status.CHARGING,
+            created_at__lt=cutoff,
+        ).order_by("pk")
+        for pk, created_at in stuck.values_list("pk", "created_at"):
+            problems.append(
+                f"CHARGING operation {_reference(pk)}: charging since "
+                f"{created_at:%Y-%m-%d %H:%M} UTC, longer than "
+                f"{self.charging_limit} minutes; run settle_payments"
+            )
+
+        for pk, own, theirs in (
+            reversals.exclude(operation__reseller_id=F("reseller_id"))
+            .order_by("pk")
+            .values_list("pk", "reseller_id", "operation__reseller_id")
+        ):
+            problems.append(
+                f"RESELLER reversal #{pk} of reseller #{own}: its operation "
+                f"belongs to reseller #{theirs}"
+            )
+        for number, own, theirs in (
+            documents.exclude(operation__reseller_id=F("reseller_id"))
+            .order_by("pk")
+            .values_list("number", "reseller_id", "operation__reseller_id")
+        ):
+            problems.append(
+                f"RESELLER document {number} of reseller #{own}: its operation "
+                f"belongs to reseller #{theirs}"
+            )
+
+
+@contextmanager
+def snapshot() -> Iterator[None]:
+    """Read everything inside one transaction that sees one state of the ledger.
+
+    On PostgreSQL the transaction is REPEATABLE READ and read-only, which must
+    be its first statement; on SQLite one transaction reads one state. Inside
+    an outer transaction (tests) the outer one's view is used as it is.
+    """
+    outer = connection.in_atomic_block
+    with transaction.atomic():
+        if not outer and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                )
+        yield
+
+
+def _reference(operation_id: int) -> str:
+    return f"OP-{operation_id:08d}"
 
 
 def _where(doc: dict) -> str:

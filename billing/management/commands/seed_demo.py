@@ -25,6 +25,7 @@ from billing import services
 from billing.models import (
     DEBIT_KINDS,
     Allocation,
+    AuditEvent,
     CreditPolicy,
     Document,
     DocumentKind,
@@ -88,12 +89,20 @@ class Unlink:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """Put a disputed debit document on hold (support), with a reason."""
+
+    number: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ResellerSpec:
     name: str
     marketplace: str
     payment_model: str
     username: str
-    steps: tuple[Post | Link | Unlink, ...]
+    steps: tuple[Post | Link | Unlink | Hold, ...]
 
 
 MARKETPLACES = (
@@ -133,7 +142,7 @@ RESELLERS = (
             Post(INVOICE, "INV-US-2026-00023", 33, "5412.30", "Cloud subscriptions"),
             Post(PAYMENT, "PAY-US-2026-00009", 30, "2000.00", "Wire transfer"),
             Link("PAY-US-2026-00009", "INV-US-2026-00017", "1500.00"),
-            Post(CREDIT_MEMO, "CM-US-2026-0002", 20, "350.00", "Outage SLA credit"),
+            Post(CREDIT_MEMO, "CN-US-2026-0002", 20, "350.00", "Outage SLA credit"),
             Post(INVOICE, "INV-US-2026-00031", 5, "2980.00", "Cloud subscriptions"),
         ),
     ),
@@ -147,7 +156,7 @@ RESELLERS = (
             Post(INVOICE, "INV-US-2026-00013", 75, "1200.00", "Cloud subscriptions"),
             Post(INVOICE, "INV-US-2026-00020", 45, "980.40", "Cloud subscriptions"),
             Post(PAYMENT, "PAY-US-2026-00008", 32, "500.00", "Prepayment by ACH"),
-            Post(CREDIT_MEMO, "CM-US-2026-0003", 15, "75.00", "Goodwill credit"),
+            Post(CREDIT_MEMO, "CN-US-2026-0003", 15, "75.00", "Goodwill credit"),
             Post(DEBIT_MEMO, "DM-US-2026-0004", 10, "64.99", "Extra licence seats"),
             Post(INVOICE, "INV-US-2026-00032", 3, "1045.00", "Cloud subscriptions"),
         ),
@@ -166,7 +175,7 @@ RESELLERS = (
             Post(PAYMENT, "PAY-DE-2026-00007", 28, "5000.00", "SEPA-Überweisung"),
             Link("PAY-DE-2026-00007", "INV-DE-2026-00015", "4000.00"),
             Post(INVOICE, "INV-DE-2026-00024", 12, "6120.00", "Cloud-Abonnements"),
-            Post(CREDIT_MEMO, "CM-DE-2026-0005", 8, "1250.00", "Preiskorrektur"),
+            Post(CREDIT_MEMO, "CN-DE-2026-0005", 8, "1250.00", "Preiskorrektur"),
         ),
     ),
     ResellerSpec(
@@ -179,7 +188,7 @@ RESELLERS = (
             Post(INVOICE, "INV-DE-2026-00010", 85, "2450.00", "Cloud-Abonnements"),
             Post(DEBIT_MEMO, "DM-DE-2026-0002", 60, "199.00", "Zusatzlizenzen"),
             Post(INVOICE, "INV-DE-2026-00019", 35, "1890.00", "Cloud-Abonnements"),
-            Post(CREDIT_MEMO, "CM-DE-2026-0004", 20, "400.00", "Kulanzgutschrift"),
+            Post(CREDIT_MEMO, "CN-DE-2026-0004", 20, "400.00", "Kulanzgutschrift"),
             # More credit than debit at the end: credit is left over.
             Post(PAYMENT, "PAY-DE-2026-00011", 7, "1500.00", "Vorauszahlung"),
             # The reseller disputes the debit memo: support takes the payment
@@ -189,6 +198,8 @@ RESELLERS = (
                 "DM-DE-2026-0002",
                 "Debit memo disputed by the reseller; credit held until resolved",
             ),
+            # ... and holds the memo, so no credit is applied to it meanwhile.
+            Hold("DM-DE-2026-0002", "Disputed by the reseller until resolved"),
         ),
     ),
 )
@@ -316,6 +327,8 @@ class Command(BaseCommand):
                 tally.documents += self._post(step, reseller, today)
             elif isinstance(step, Link):
                 tally.links += self._link(step, reseller, operator)
+            elif isinstance(step, Hold):
+                self._hold(step, reseller, operator)
             else:
                 tally.unlinks += self._unlink(step, reseller, operator)
 
@@ -382,6 +395,20 @@ class Command(BaseCommand):
             source=Source.IMPORT,
         )
         return True
+
+    def _hold(self, step: Hold, reseller: Reseller, operator: AbstractUser) -> None:
+        document = Document.objects.get(reseller=reseller, number=step.number)
+        # Once only: a hold support released since stays released.
+        if AuditEvent.objects.filter(
+            document=document, action=AuditEvent.Action.DOCUMENT_HELD
+        ).exists():
+            return
+        services.hold_document(
+            document=document,
+            reason=step.reason,
+            actor=operator,
+            source=Source.IMPORT,
+        )
 
     # --- output --------------------------------------------------------------
 
