@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0006_reseller_document_count'),
+        ('billing', '0008_audit_facts'),
     ]
 
     operations = [

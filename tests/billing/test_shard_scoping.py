@@ -57,6 +57,10 @@ RESELLER_TABLE = "billing_reseller"
 # Not distributed by reseller: reference tables copied to every node, and
 # the sandbox gateway's stand-in for a payment processor's own records.
 NOT_LEDGER_TABLES = {"billing_marketplace", "billing_sandboxcharge"}
+# Numbering shared by the resellers of one marketplace: the constraint across
+# resellers (BENCHMARKS.md says how it maps onto shards). A statement on them
+# must stay in the locked reseller's marketplace.
+MARKETPLACE_TABLES = {"billing_numbersequence"}
 
 TABLE = re.compile(
     r'\b(?:FROM|JOIN|INTO|UPDATE)\s+"(billing_\w+)"(?:\s+(?:AS\s+)?("?\w+"?))?',
@@ -84,10 +88,13 @@ def scope_problems(statement: str, reseller_id: int, marketplace_id: int) -> str
     refs = _table_refs(statement)
     ledger = {alias: table for alias, table in refs if table not in NOT_LEDGER_TABLES}
     unknown = set(ledger.values()) - LEDGER_TABLES - {RESELLER_TABLE}
+    unknown -= MARKETPLACE_TABLES
     if unknown:
         return f"names tables not classified as ledger or reference: {unknown}"
     if not ledger:
         return ""
+    if set(ledger.values()) <= MARKETPLACE_TABLES:
+        return _marketplace_problems(statement, marketplace_id)
     mentioned = set(RESELLER_VALUE.findall(statement))
     mentioned |= set(ROOT_VALUE.findall(statement))
     if mentioned - {str(reseller_id)}:
@@ -116,6 +123,17 @@ def scope_problems(statement: str, reseller_id: int, marketplace_id: int) -> str
     return f"not restricted to the reseller: {loose}" if loose else ""
 
 
+def _marketplace_problems(statement: str, marketplace_id: int) -> str:
+    if statement.lstrip().upper().startswith("INSERT"):
+        return _insert_problems(statement, marketplace_id, key="marketplace_id")
+    pattern = rf'"marketplace_id"\s*=\s*{marketplace_id}\b'
+    if re.search(pattern, statement) is None or re.search(
+        r"\sOR\s", _outside_strings(statement)
+    ):
+        return "numbering not restricted to the reseller's marketplace"
+    return ""
+
+
 def _table_refs(statement: str) -> list[tuple[str, str]]:
     refs = []
     for table, alias in TABLE.findall(_outside_strings(statement)):
@@ -138,19 +156,21 @@ def _is_number_check(statement: str, ledger: dict, marketplace_id: int) -> bool:
         and set(ledger.values()) == {"billing_document"}
         and re.search(rf'"marketplace_id"\s*=\s*{marketplace_id}\b', statement)
         is not None
-        and re.search(r'"billing_document"\."number"\s*=', statement) is not None
+        and re.search(r'"billing_document"\."number"\s*(=|LIKE)', statement) is not None
     )
 
 
-def _insert_problems(statement: str, reseller_id: int) -> str:
+def _insert_problems(statement: str, owner: int, key: str = "reseller_id") -> str:
     match = re.match(
-        r'\s*INSERT INTO "(\w+)"\s*\(([^)]*)\)\s*VALUES\s*(.*)', statement, re.S
+        r'\s*INSERT (?:OR \w+ )?INTO "(\w+)"\s*\(([^)]*)\)\s*VALUES\s*(.*)',
+        statement,
+        re.S,
     )
     if match is None:
         return "an INSERT without a column list and VALUES"
     table, columns, rest = match.groups()
     names = [name.strip().strip('"') for name in columns.split(",")]
-    key = "id" if table == RESELLER_TABLE else "reseller_id"
+    key = "id" if table == RESELLER_TABLE else key
     if key not in names:
         return f"INSERT INTO {table} without {key}"
     position = names.index(key)
@@ -159,7 +179,7 @@ def _insert_problems(statement: str, reseller_id: int) -> str:
         return "an INSERT whose rows cannot be read"
     for row in rows:
         value = re.sub(r"::\w+$", "", row[position].strip()).strip("'")
-        if value != str(reseller_id):
+        if value != str(owner):
             return f"INSERT INTO {table} with {key} = {row[position]}"
     return ""
 
@@ -329,6 +349,16 @@ def assert_scoped_to(capture: Capture, reseller) -> None:
         ),
         ('SELECT * FROM "billing_marketplace" WHERE "id" = 3', ""),
         ('SELECT * FROM "billing_statementline"', "not classified"),
+        (
+            'INSERT OR IGNORE INTO "billing_numbersequence" ("marketplace_id", '
+            '"series", "last") VALUES (3, \'CM-2026\', 0)',
+            "",
+        ),
+        (
+            'UPDATE "billing_numbersequence" SET "last" = 1 WHERE '
+            '"billing_numbersequence"."marketplace_id" = 4',
+            "marketplace",
+        ),
     ],
 )
 def test_scope_checker_tells_restricted_from_loose_statements(sql, problem):
@@ -341,6 +371,7 @@ def test_every_ledger_table_carries_its_reseller():
     models = apps.get_app_config("billing").get_models()
     tables = {model._meta.db_table: model for model in models}
     unclassified = set(tables) - LEDGER_TABLES - NOT_LEDGER_TABLES - {RESELLER_TABLE}
+    unclassified -= MARKETPLACE_TABLES
     assert not unclassified, (
         f"classify {unclassified} here: a ledger table (with a reseller) or a "
         "reference table"
@@ -348,6 +379,9 @@ def test_every_ledger_table_carries_its_reseller():
     for table in LEDGER_TABLES:
         field = tables[table]._meta.get_field("reseller")
         assert field.column == "reseller_id" and not field.null, table
+    for table in MARKETPLACE_TABLES:
+        field = tables[table]._meta.get_field("marketplace")
+        assert field.column == "marketplace_id" and not field.null, table
 
 
 # --- every service -----------------------------------------------------------------
