@@ -74,6 +74,7 @@ NOT_ALIAS = {
 EQUALS_JOIN = re.compile(r'("?\w+"?)\."\w+"\s*=\s*\(?("?\w+"?)\."\w+"')
 RESELLER_VALUE = re.compile(r'"reseller_id"\s*(?:=|IN\s*\()\s*\'?(\d+)')
 ROOT_VALUE = re.compile(r'"billing_reseller"\."id"\s*(?:=|IN\s*\()\s*\'?(\d+)')
+NUMBER_MATCH = re.compile(r'"billing_document"\."number"(::text)?\s*(=|LIKE)')
 SAVEPOINT = re.compile(r"^\s*(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO)", re.I)
 
 
@@ -156,7 +157,7 @@ def _is_number_check(statement: str, ledger: dict, marketplace_id: int) -> bool:
         and set(ledger.values()) == {"billing_document"}
         and re.search(rf'"marketplace_id"\s*=\s*{marketplace_id}\b', statement)
         is not None
-        and re.search(r'"billing_document"\."number"\s*(=|LIKE)', statement) is not None
+        and re.search(NUMBER_MATCH, statement) is not None
     )
 
 
