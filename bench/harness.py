@@ -1078,6 +1078,8 @@ def copy_documents(rows: list[tuple]) -> None:
         "reseller_id, marketplace_id, kind, number, issue_date, due_date, total, "
         "open_amount, description, source, created_at"
     )
+    others = _other_columns(columns)
+    columns = ", ".join([columns, *others])
     now = datetime.now(UTC)
     with connection.cursor() as cursor:
         with cursor.cursor.copy(f"COPY billing_document ({columns}) FROM STDIN") as cp:
@@ -1096,6 +1098,7 @@ def copy_documents(rows: list[tuple]) -> None:
                         "",
                         "import",
                         now,
+                        *others.values(),
                     )
                 )
         counts = Counter(row[0] for row in rows)
@@ -1121,17 +1124,31 @@ def _generate_documents(
 ):
     """Insert ``open_`` open invoices and ``paid`` paid ones in one statement."""
     stored = _stored_amount("10.00")
+    others = _other_columns(
+        "reseller_id, marketplace_id, kind, number, issue_date, due_date, total, "
+        "open_amount, description, source, created_at"
+    )
     cursor.execute(
-        """
+        f"""
         INSERT INTO billing_document (reseller_id, marketplace_id, kind, number,
             issue_date, due_date, total, open_amount, description, source,
-            created_at)
+            created_at{"".join(", " + name for name in others)})
         SELECT %s, %s, 'invoice', 'PG-' || %s || '-' || lpad(n::text, 7, '0'),
             DATE '2015-01-01' + (n %% 3650), DATE '2015-01-01' + (n %% 3650) + 30,
             %s, CASE WHEN n < %s THEN %s ELSE 0 END, '', 'import', now()
+            {", %s" * len(others)}
         FROM generate_series(0, %s - 1) AS n
-        """,
-        [reseller_id, market_id, reseller_id, stored, open_, stored, open_ + paid],
+        """,  # noqa: S608 - column names from the model, values as parameters
+        [
+            reseller_id,
+            market_id,
+            reseller_id,
+            stored,
+            open_,
+            stored,
+            *others.values(),
+            open_ + paid,
+        ],
     )
     cursor.execute(
         "UPDATE billing_reseller SET document_count = document_count + %s "
@@ -1148,6 +1165,24 @@ def _locust_number(text: str) -> float | None:
         return None
 
 
+def _other_columns(given: str) -> dict:
+    """Return the document's other NOT NULL columns with their default values.
+
+    Seeding writes rows directly; columns the ledger gains later (with a
+    default in the model) get that default, as the ORM would give them.
+    """
+    from django.db import connection
+
+    from billing.models import Document
+
+    named = {name.strip() for name in given.split(",")}
+    return {
+        field.column: field.get_db_prep_save(field.get_default(), connection)
+        for field in Document._meta.concrete_fields
+        if field.column not in named and not field.null and not field.primary_key
+    }
+
+
 def _note_exhausted(figure: Figure, result: dict) -> None:
     if result["exhausted"]:
         figure.notes.append(
@@ -1162,15 +1197,18 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_for_port(port: int, timeout: float = 60) -> None:
+def _wait_for_port(port: int, timeout: float = 120) -> None:
+    """Wait until gunicorn's workers answer, not just until it listens."""
+    from urllib.request import urlopen
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
+            with urlopen(f"http://127.0.0.1:{port}/bench/minimal/", timeout=5):
                 return
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError(f"gunicorn did not listen on {port}")
+    raise RuntimeError(f"gunicorn did not answer on {port}")
 
 
 def _cpu_model() -> str:
