@@ -15,10 +15,14 @@ from billing.fields import AmountField
 from billing.models import (
     Allocation,
     AuditEvent,
+    BankLine,
+    BankStatement,
     Document,
     Marketplace,
+    MarketplaceBankAccount,
     Operation,
     Reseller,
+    ResellerBankAccount,
     ResellerMembership,
     Reversal,
     SandboxCharge,
@@ -249,3 +253,58 @@ class SandboxChargeAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "reference", "amount", "currency", "succeeded"]
     list_filter = ["succeeded", "currency"]
     search_fields = ["reference", "idempotency_key"]
+
+
+# --- Cash application ------------------------------------------------------
+
+
+@admin.register(MarketplaceBankAccount)
+class MarketplaceBankAccountAdmin(admin.ModelAdmin):
+    """The account a marketplace's resellers pay into (shown on instructions).
+
+    Its own page rather than an inline, so the marketplace form is unchanged.
+    """
+
+    list_display = ["marketplace", "beneficiary", "iban", "account_number", "bic"]
+    search_fields = ["marketplace__code", "iban", "account_number"]
+
+
+@admin.register(ResellerBankAccount)
+class ResellerBankAccountAdmin(admin.ModelAdmin):
+    """IBANs a reseller pays from: a transfer from one of them with the exact
+    amount of an open document is applied without a reference."""
+
+    list_display = ["iban", "reseller", "created_at"]
+    search_fields = ["iban", "reseller__name"]
+    autocomplete_fields = ["reseller"]
+
+
+@admin.register(BankStatement)
+class BankStatementAdmin(ReadOnlyAdmin):
+    list_display = [
+        "imported_at",
+        "marketplace",
+        "account",
+        "format",
+        "bank_statement_id",
+        "line_count",
+        "new_line_count",
+    ]
+    list_filter = ["marketplace", "format"]
+    search_fields = ["account", "bank_statement_id", "file_name"]
+
+
+@admin.register(BankLine)
+class BankLineAdmin(ReadOnlyAdmin):
+    list_display = [
+        "booking_date",
+        "marketplace",
+        "amount",
+        "currency",
+        "payer_name",
+        "state",
+        "match_method",
+        "reseller",
+    ]
+    list_filter = ["state", "marketplace", "match_method"]
+    search_fields = ["entry_reference", "payer_name", "text", "reseller__name"]

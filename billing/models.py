@@ -49,6 +49,7 @@ class Source(models.TextChoices):
     IMPORT = "import", _("Import")
     GATEWAY = "gateway", _("Payment gateway")
     SYSTEM = "system", _("System")
+    BANK = "bank", _("Bank statement")
 
 
 def _require_supported_currency(currency: str) -> None:
@@ -183,6 +184,7 @@ class Operation(models.Model):
         CHARGING = "charging", _("Card charge in progress")
         DECLINED = "declined", _("Card declined")
         AWAITING_TRANSFER = "awaiting_transfer", _("Awaiting bank transfer")
+        PARTLY_PAID = "partly_paid", _("Partly paid")
 
     class PaymentMethod(models.TextChoices):
         CARD = "card", _("Card")
@@ -486,6 +488,7 @@ class AuditEvent(models.Model):
         OPERATION_REVERTED = "operation_reverted", _("Operation reverted")
         DOCUMENT_HELD = "document_held", _("Document put on hold")
         HOLD_RELEASED = "hold_released", _("Hold released")
+        BANK_TRANSFER_APPLIED = "bank_transfer_applied", _("Bank transfer applied")
 
     reseller = models.ForeignKey(
         Reseller, on_delete=models.PROTECT, related_name="audit_events"
@@ -575,3 +578,262 @@ class SandboxCharge(models.Model):
 
     def __str__(self) -> str:
         return self.reference
+
+
+# --- Cash application: bank accounts, statements and their lines -----------
+
+
+class MarketplaceBankAccount(models.Model):
+    """The bank account a marketplace's resellers pay into.
+
+    Shown on the transfer instructions; a statement of this account is
+    imported into this marketplace.
+    """
+
+    marketplace = models.OneToOneField(
+        Marketplace,
+        on_delete=models.CASCADE,
+        related_name="bank_account",
+        verbose_name=_("marketplace"),
+    )
+    beneficiary = models.CharField(_("beneficiary"), max_length=140)
+    bank_name = models.CharField(_("bank"), max_length=140, blank=True)
+    iban = models.CharField(_("IBAN"), max_length=42, blank=True)
+    bic = models.CharField(_("BIC / SWIFT"), max_length=11, blank=True)
+    account_number = models.CharField(_("account number"), max_length=34, blank=True)
+    routing_number = models.CharField(_("routing number"), max_length=9, blank=True)
+
+    class Meta:
+        verbose_name = _("marketplace bank account")
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(iban="") | ~Q(account_number=""),
+                name="bank_account_has_iban_or_number",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.marketplace.code} {self.iban or self.account_number}"
+
+    def clean(self) -> None:
+        from billing.references import IbanError, clean_iban
+
+        if self.iban:
+            try:
+                self.iban = clean_iban(self.iban)
+            except IbanError as exc:
+                raise ValidationError({"iban": str(exc)}) from exc
+        if not self.iban and not self.account_number:
+            raise ValidationError(_("Give an IBAN or an account number."))
+
+    @property
+    def identifiers(self) -> set[str]:
+        """Return how a statement may name this account."""
+        from billing.references import compact_account
+
+        ids = {compact_account(v) for v in (self.iban, self.account_number) if v}
+        if self.iban:
+            # MT940 often names the account by its domestic number (BBAN).
+            ids.add(compact_account(self.iban)[4:])
+        return ids
+
+
+class ResellerBankAccount(models.Model):
+    """A bank account a reseller is known to pay from (its IBAN)."""
+
+    reseller = models.ForeignKey(
+        Reseller, on_delete=models.CASCADE, related_name="bank_accounts"
+    )
+    iban = models.CharField(_("IBAN"), max_length=34)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("reseller bank account")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reseller", "iban"], name="reseller_iban_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.iban
+
+    def clean(self) -> None:
+        from billing.references import IbanError, clean_iban
+
+        try:
+            self.iban = clean_iban(self.iban)
+        except IbanError as exc:
+            raise ValidationError({"iban": str(exc)}) from exc
+
+
+class BankStatement(models.Model):
+    """One imported statement (or notification) of a marketplace account."""
+
+    marketplace = models.ForeignKey(
+        Marketplace, on_delete=models.PROTECT, related_name="bank_statements"
+    )
+    account = models.CharField(_("account"), max_length=42)
+    format = models.CharField(_("format"), max_length=20)
+    # The bank's own statement id: shown, never trusted as unique.
+    bank_statement_id = models.CharField(_("statement id"), max_length=140)
+    file_name = models.CharField(_("file"), max_length=255, blank=True)
+    file_sha256 = models.CharField(max_length=64)
+    line_count = models.PositiveIntegerField(_("credit lines"), default=0)
+    new_line_count = models.PositiveIntegerField(_("new lines"), default=0)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    source = models.CharField(max_length=20, choices=Source.choices)
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-imported_at", "-id"]
+        verbose_name = _("bank statement")
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.bank_statement_id}"
+
+
+class BankLine(models.Model):
+    """One credit entry of a bank statement, stored once.
+
+    Keyed by the bank's own entry reference per account (or a stable hash
+    where the bank gives none). A line is applied (it became a payment
+    document), queued (waiting for an agent) or returned to the payer.
+    """
+
+    class State(models.TextChoices):
+        APPLIED = "applied", _("Applied")
+        QUEUED = "queued", _("Unmatched")
+        RETURNED = "returned", _("Returned to payer")
+
+    statement = models.ForeignKey(
+        BankStatement, on_delete=models.PROTECT, related_name="lines"
+    )
+    marketplace = models.ForeignKey(
+        Marketplace, on_delete=models.PROTECT, related_name="bank_lines"
+    )
+    account = models.CharField(_("account"), max_length=42)
+    entry_reference = models.CharField(_("bank reference"), max_length=200)
+    booking_date = models.DateField(_("booking date"))
+    value_date = models.DateField(_("value date"), null=True, blank=True)
+    amount = AmountField(_("amount"))
+    currency = models.CharField(_("currency"), max_length=3)
+    payer_name = models.CharField(_("payer"), max_length=200, blank=True)
+    payer_account = models.CharField(_("payer account"), max_length=42, blank=True)
+    text = models.TextField(_("remittance information"), blank=True)
+    state = models.CharField(
+        _("state"), max_length=10, choices=State.choices, default=State.QUEUED
+    )
+    # Why it is in the queue, or how it was matched: codes, shown translated.
+    unmatched_reason = models.CharField(max_length=40, blank=True)
+    match_method = models.CharField(max_length=20, blank=True)
+    match_detail = models.CharField(max_length=500, blank=True)
+    reseller = models.ForeignKey(
+        Reseller,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="bank_lines",
+    )
+    payment = models.OneToOneField(
+        Document,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="bank_line",
+    )
+    operation = models.ForeignKey(
+        Operation,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="bank_lines",
+    )
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    handled_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    handled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["booking_date", "id"]
+        verbose_name = _("bank statement line")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "entry_reference"],
+                name="bank_line_unique_per_account",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="bank_line_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=["applied", "queued", "returned"]),
+                name="bank_line_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(state="applied", payment__isnull=False, reseller__isnull=False)
+                    | (~Q(state="applied") & Q(payment__isnull=True))
+                ),
+                name="bank_line_applied_has_payment",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["marketplace", "state", "booking_date"],
+                name="bank_line_queue_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entry_reference} {self.amount} {self.currency}"
+
+
+class BankLineEvent(models.Model):
+    """The audit trail of a bank line: imported, applied, assigned, returned.
+
+    A line that proves no reseller has no reseller audit trail yet, so its
+    history lives here; applying it also writes the reseller's audit event.
+    """
+
+    class Action(models.TextChoices):
+        IMPORTED = "imported", _("Imported")
+        APPLIED = "applied", _("Applied automatically")
+        QUEUED = "queued", _("Put in the unmatched queue")
+        ASSIGNED = "assigned", _("Assigned by support")
+        RETURNED = "returned", _("Returned to payer")
+
+    line = models.ForeignKey(BankLine, on_delete=models.PROTECT, related_name="events")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    source = models.CharField(max_length=20, choices=Source.choices)
+    reason = models.TextField(blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+    # A staff action's key: a replayed form post finds the first result.
+    idempotency_key = models.CharField(  # noqa: DJ001
+        max_length=64, null=True, blank=True, unique=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.line_id} {self.action}"

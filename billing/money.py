@@ -8,10 +8,16 @@ digits than the currency allows is rejected, never rounded.
 from decimal import Decimal, InvalidOperation
 
 from babel.numbers import (
+    NumberFormatError,
     format_currency,
+    format_decimal,
     get_currency_name,
     get_currency_precision,
+    get_decimal_symbol,
+    get_group_symbol,
+    parse_decimal,
 )
+from django.utils.translation import get_language, to_locale
 
 from billing.exceptions import InvalidAmount
 
@@ -94,7 +100,11 @@ def parse_amount(value: object, currency: str, *, allow_zero: bool = False) -> D
         raise InvalidAmount(InvalidAmount.message)
     if amount.is_finite() and abs(amount) > MAX_AMOUNT:
         raise InvalidAmount(
-            InvalidAmount.too_large.format(limit=f"{MAX_AMOUNT:,}"),
+            InvalidAmount.too_large.format(
+                limit=format_decimal(
+                    MAX_AMOUNT, locale=to_locale(get_language() or "en-us")
+                )
+            ),
             code=InvalidAmount.code_too_large,
         )
     amount = quantize(amount, currency)
@@ -103,6 +113,43 @@ def parse_amount(value: object, currency: str, *, allow_zero: bool = False) -> D
             InvalidAmount.not_positive, code=InvalidAmount.code_not_positive
         )
     return amount
+
+
+def parse_localized_amount(
+    value: str, currency: str, *, locale: str, allow_zero: bool = False
+) -> Decimal:
+    """Parse an amount as a person types it in ``locale``, then as
+    :func:`parse_amount` does.
+
+    German takes ``1.234,50`` and ``25,5``, English ``1,234.50`` and
+    ``1234.50``. Parsing is strict: a misplaced separator (``25.00`` in German,
+    ``1,23`` in English), letters, exponents and non-ASCII digits are refused.
+    """
+    locale = locale.replace("-", "_")
+    text = (value or "").strip() if isinstance(value, str) else None
+    if not text or len(text) > 64:
+        raise InvalidAmount(InvalidAmount.message)
+    allowed = set("0123456789-+")
+    allowed |= {get_decimal_symbol(locale), get_group_symbol(locale)}
+    if any(ch not in allowed for ch in text):
+        raise InvalidAmount(InvalidAmount.message)
+    try:
+        amount = parse_decimal(text, locale=locale, strict=True)
+    except (NumberFormatError, InvalidOperation, ValueError) as exc:
+        raise InvalidAmount(InvalidAmount.message) from exc
+    return parse_amount(amount, currency, allow_zero=allow_zero)
+
+
+def format_amount(amount: Decimal, currency: str, locale: str = "en_US") -> str:
+    """Return ``amount`` as typed in ``locale``, no symbol: ``1.234,50``."""
+    places = currency_exponent(currency)
+    pattern = "#,##0" + ("." + "0" * places if places else "")
+    return format_decimal(
+        amount,
+        format=pattern,
+        locale=locale.replace("-", "_"),
+        decimal_quantization=False,
+    )
 
 
 def format_money(amount: Decimal, currency: str, locale: str = "en_US") -> str:

@@ -92,6 +92,27 @@ def unpaid_documents(reseller: Reseller) -> QuerySet[Document]:
     )
 
 
+def overdue_condition(today: date) -> Q:
+    """Return the queryset condition for overdue documents.
+
+    A document is overdue when it is an invoice or debit memo with something
+    left to pay and its due date is before ``today``; one without a due date
+    never is.
+    """
+    return Q(kind__in=DEBIT_KINDS, open_amount__gt=0, due_date__lt=today)
+
+
+def is_overdue(document: Document, *, today: date) -> bool:
+    """Return whether ``document`` is overdue on ``today`` (see
+    :func:`overdue_condition`)."""
+    return bool(
+        document.kind in DEBIT_KINDS
+        and document.open_amount > 0
+        and document.due_date is not None
+        and document.due_date < today
+    )
+
+
 def open_credits(reseller: Reseller) -> QuerySet[Document]:
     """Return payments and credit memos with something left to apply."""
     return documents_for_reseller(reseller).filter(
@@ -340,8 +361,8 @@ def account_summary(reseller: Reseller, *, today: date) -> AccountSummary:
     aggregates = {
         "count": Count("id"),
         "due": _amount_sum("open_amount"),
-        "overdue_count": Count("id", filter=Q(due_date__lt=today)),
-        "overdue": _amount_sum("open_amount", filter=Q(due_date__lt=today)),
+        "overdue_count": Count("id", filter=overdue_condition(today)),
+        "overdue": _amount_sum("open_amount", filter=overdue_condition(today)),
         "next_due": Min("due_date", filter=Q(due_date__gte=today)),
     }
     for key, _label, low, high in AGING_BUCKETS:

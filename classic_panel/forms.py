@@ -1,8 +1,10 @@
 """Forms of the classic panel: they parse and check input, never write.
 
-Amounts are parsed by :func:`billing.money.parse_amount`, so a form shows the
-very message the ledger would give (too many decimals, not positive). The
-services check everything again under the reseller's lock.
+Ids and amounts are :mod:`panelkit.fields`: an amount is typed by the active
+language's rules and shows the very message the ledger would give (too many
+decimals, not positive, too large). A form built with ``reviewed=True`` reads
+the canonical values a review page carries in hidden fields. The services
+check everything again under the reseller's lock.
 """
 
 from __future__ import annotations
@@ -14,16 +16,16 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from billing.exceptions import AmountExceedsOpen, InvalidAmount, ReasonRequired
+from billing.exceptions import AmountExceedsOpen, ReasonRequired
 from billing.models import Document, Reseller
-from billing.money import format_money, parse_amount, quantize
+from billing.money import format_money, quantize
 from billing.selectors import marketplaces_for_staff, open_credits, unpaid_documents
 from classic_panel.access import is_classic_staff
+from panelkit.fields import AmountField, IdChoiceField, parse_id
 
 # The link form lists at most this many open documents per side (oldest
 # first); a document chosen from its detail page is always listed.
 CHOICES_LIMIT = 200
-MAX_ID_DIGITS = 18
 
 
 class StaffAuthenticationForm(AuthenticationForm):
@@ -65,8 +67,8 @@ class ResellerSearchForm(forms.Form):
         text = self.cleaned_data["q"].strip()
         if text:
             condition = Q(name__icontains=text)
-            if text.isdigit() and len(text) <= MAX_ID_DIGITS:
-                condition |= Q(pk=int(text))
+            if (number := parse_id(text)) is not None:
+                condition |= Q(pk=number)
             queryset = queryset.filter(condition)
         if self.cleaned_data["marketplace"]:
             queryset = queryset.filter(marketplace=self.cleaned_data["marketplace"])
@@ -85,7 +87,7 @@ class ReasonForm(forms.Form):
     )
 
 
-class _DocumentChoiceField(forms.ModelChoiceField):
+class _DocumentChoiceField(IdChoiceField):
     def __init__(self, *args, currency: str = "USD", **kwargs):
         super().__init__(*args, **kwargs)
         self.currency = currency
@@ -114,17 +116,20 @@ class LinkForm(ReasonForm):
         label=_("Debit document (invoice or debit memo)"),
         queryset=Document.objects.none(),
     )
-    amount = forms.CharField(
+    amount = AmountField(
         label=_("Amount"),
         required=False,
-        max_length=32,
         help_text=_("Up to both open amounts. Empty: the most possible."),
     )
     field_order = ["credit", "debit", "amount", "reason"]
 
-    def __init__(self, data=None, *, reseller: Reseller, **kwargs):
+    def __init__(
+        self, data=None, *, reseller: Reseller, reviewed: bool = False, **kwargs
+    ):
         super().__init__(data, **kwargs)
         self.reseller = reseller
+        self.fields["amount"].currency = reseller.currency
+        self.fields["amount"].canonical = reviewed
         for name, queryset in (
             ("credit", open_credits(reseller)),
             ("debit", unpaid_documents(reseller)),
@@ -145,10 +150,9 @@ class LinkForm(ReasonForm):
                     "Only the %(limit)d oldest are listed. For another one, open "
                     "it under Documents and choose “Apply”."
                 ) % {"limit": CHOICES_LIMIT}
-            chosen = self[name].value()
-            if chosen and str(chosen).isdigit():
-                if all(str(doc.pk) != str(chosen) for doc in documents):
-                    documents += list(field.queryset.filter(pk=chosen))
+            chosen = parse_id(self[name].value())
+            if chosen is not None and all(doc.pk != chosen for doc in documents):
+                documents += list(field.queryset.filter(pk=chosen))
             field.widget.choices = [("", _("Choose…"))] + [
                 (doc.pk, field.label_from_instance(doc)) for doc in documents
             ]
@@ -158,16 +162,13 @@ class LinkForm(ReasonForm):
         credit, debit = data.get("credit"), data.get("debit")
         if credit is None or debit is None:
             return data
-        text = (data.get("amount") or "").strip()
-        if not text:
+        if "amount" not in data:
+            return data  # refused by the amount field already
+        amount = data["amount"]
+        if amount is None:
             data["amount"] = quantize(
                 min(credit.open_amount, debit.open_amount), self.reseller.currency
             )
-            return data
-        try:
-            amount = parse_amount(text, self.reseller.currency)
-        except InvalidAmount as exc:
-            self.add_error("amount", str(exc.message))
             return data
         for document in (credit, debit):
             if amount > document.open_amount:
@@ -195,21 +196,18 @@ class LinkForm(ReasonForm):
 class CreditMemoForm(ReasonForm):
     """Issue a credit memo: an amount in the reseller's currency and a reason."""
 
-    amount = forms.CharField(label=_("Amount"), max_length=32)
+    amount = AmountField(label=_("Amount"))
     field_order = ["amount", "reason"]
 
-    def __init__(self, data=None, *, reseller: Reseller, **kwargs):
+    def __init__(
+        self, data=None, *, reseller: Reseller, reviewed: bool = False, **kwargs
+    ):
         super().__init__(data, **kwargs)
         self.reseller = reseller
-        self.fields["amount"].help_text = _("In %(currency)s.") % {
-            "currency": reseller.currency
-        }
-
-    def clean_amount(self) -> Decimal:
-        try:
-            return parse_amount(self.cleaned_data["amount"], self.reseller.currency)
-        except InvalidAmount as exc:
-            raise forms.ValidationError(str(exc.message), code=exc.code) from exc
+        field = self.fields["amount"]
+        field.currency = reseller.currency
+        field.canonical = reviewed
+        field.help_text = _("In %(currency)s.") % {"currency": reseller.currency}
 
 
 class HoldForm(ReasonForm):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from classic_panel.views import actions, browse, holds
+from classic_panel.views import actions, bank, browse, holds
 
 app_name = "classic"
 
@@ -50,4 +50,13 @@ urlpatterns = [
         holds.release,
         name="release_hold",
     ),
+]
+
+urlpatterns += [
+    path("bank/", bank.queue, name="bank_queue"),
+    path("bank/statements/", bank.statements, name="bank_statements"),
+    path("bank/statements/upload/", bank.upload, name="bank_upload"),
+    path("bank/lines/<int:line_id>/", bank.line_detail, name="bank_line"),
+    path("bank/lines/<int:line_id>/assign/", bank.line_assign, name="bank_assign"),
+    path("bank/lines/<int:line_id>/return/", bank.line_return, name="bank_return"),
 ]

@@ -47,3 +47,26 @@ def bank_details(currency: str) -> list[tuple[str, str]]:
     details = getattr(settings, "RESELLER_BANK_DETAILS", None) or DEFAULT_BANK_DETAILS
     account = details.get(currency.upper()) or details.get("*") or {}
     return [(str(LABELS.get(key, key)), value) for key, value in account.items()]
+
+
+def marketplace_bank_details(reseller) -> list[tuple[str, str]]:
+    """Return the rows of the account the reseller's marketplace is paid into.
+
+    The account configured for the marketplace (in admin) wins; without one,
+    the details for the reseller's currency are shown.
+    """
+    from billing.bank_selectors import bank_account_of
+    from billing.references import format_iban
+
+    account = bank_account_of(reseller.marketplace)
+    if account is None:
+        return bank_details(reseller.currency)
+    rows = [
+        ("beneficiary", account.beneficiary),
+        ("bank", account.bank_name),
+        ("iban", format_iban(account.iban) if account.iban else ""),
+        ("bic", account.bic),
+        ("account", account.account_number),
+        ("routing", account.routing_number),
+    ]
+    return [(str(LABELS[key]), value) for key, value in rows if value]

@@ -10,37 +10,22 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.models import Operation
 from billing.payment_plan import MAX_DOCUMENTS_PER_PAYMENT
+from panelkit.fields import IdListField
 
 NOT_A_SELECTION = _("Select documents from the list of unpaid documents.")
 
 
-class DocumentIdsField(forms.Field):
+class DocumentIdsField(IdListField):
     """The ``document`` values of a selection: distinct positive integers."""
 
-    widget = forms.MultipleHiddenInput
     default_error_messages = {
         "required": _("Select at least one document to pay."),
         "invalid": NOT_A_SELECTION,
         "too_many": _("Pay at most %(n)d documents at once."),
     }
 
-    def to_python(self, value) -> list[int]:
-        if not value:
-            return []
-        if isinstance(value, str | int):
-            value = [value]
-        ids: set[int] = set()
-        for item in value:
-            text = str(item).strip()
-            if not text.isdigit() or len(text) > 18 or int(text) <= 0:
-                raise forms.ValidationError(self.error_messages["invalid"], "invalid")
-            ids.add(int(text))
-        if len(ids) > MAX_DOCUMENTS_PER_PAYMENT:
-            raise forms.ValidationError(
-                self.error_messages["too_many"] % {"n": MAX_DOCUMENTS_PER_PAYMENT},
-                "too_many",
-            )
-        return sorted(ids)
+    def __init__(self, **kwargs):
+        super().__init__(max_count=MAX_DOCUMENTS_PER_PAYMENT, **kwargs)
 
 
 class SelectionForm(forms.Form):

@@ -81,9 +81,19 @@ def chromium_browser():
 @pytest.fixture
 def page(chromium_browser, live_server, request):
     """A fresh browser page; a screenshot is saved as an artifact at the end."""
+    yield from browser_page(chromium_browser, live_server, request, "en-US")
+
+
+@pytest.fixture
+def german_page(chromium_browser, live_server, request):
+    """A fresh browser page of a browser set to German (``de-DE``)."""
+    yield from browser_page(chromium_browser, live_server, request, "de-DE")
+
+
+def browser_page(chromium_browser, live_server, request, locale: str):
     context = chromium_browser.new_context(
         base_url=live_server.url,
-        locale="en-US",
+        locale=locale,
         viewport={"width": 1280, "height": 900},
     )
     page = context.new_page()

@@ -28,7 +28,14 @@ MO_FILE = LC_MESSAGES / "django.mo"
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|\{\w+\}")
 NBSP = "\N{NO-BREAK SPACE}"
 # Where the translated messages live (what ``makemessages`` reads).
-SOURCE_DIRS = ("billing", "classic_panel", "config", "reseller_panel", "templates")
+SOURCE_DIRS = (
+    "billing",
+    "classic_panel",
+    "config",
+    "panelkit",
+    "reseller_panel",
+    "templates",
+)
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "locale")
 
 

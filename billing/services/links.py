@@ -133,12 +133,24 @@ def unlink_allocation(
     actor: User,
     reason: str,
     source: str = Source.CLASSIC_PANEL,
+    idempotency_key: str | None = None,
 ) -> Reversal:
-    """Reverse one allocation; both open amounts are restored, history stays."""
+    """Reverse one allocation; both open amounts are restored, history stays.
+
+    With an ``idempotency_key``, a replayed request returns the first
+    reversal and unlinks nothing more.
+    """
     reason = require_reason(reason)
     actor = user_or_none(actor)
+    key = clean_idempotency_key(idempotency_key, required=False)
+    digest = request_hash("unlink", allocation.pk, reason)
     with transaction.atomic(durable=True):
         reseller = lock_reseller(allocation.reseller_id)
+        replay = replayed_operation(
+            reseller=reseller, key=key, kind=Operation.Kind.UNLINK, digest=digest
+        )
+        if replay is not None:
+            return replay.reversals.get()
         active = active_allocations(pk=allocation.pk, reseller=reseller)
         if not active:
             raise AlreadyReversed()
@@ -149,6 +161,8 @@ def unlink_allocation(
             actor=actor,
             source=source,
             reason=reason,
+            idempotency_key=key,
+            request_hash=digest,
             completed_at=timezone.now(),
         )
         (reversal,) = reverse_allocations(
@@ -182,16 +196,25 @@ def revert_operation(
     actor: User,
     reason: str,
     source: str = Source.CLASSIC_PANEL,
+    idempotency_key: str | None = None,
 ) -> Operation:
     """Unlink every allocation an operation made that is still in place.
 
     Returns the revert operation. Card charges stay: their payment document
-    becomes unapplied credit of the reseller.
+    becomes unapplied credit of the reseller. With an ``idempotency_key``, a
+    replayed request returns the first revert and reverts nothing more.
     """
     reason = require_reason(reason)
     actor = user_or_none(actor)
+    key = clean_idempotency_key(idempotency_key, required=False)
+    digest = request_hash("revert", operation.pk, reason)
     with transaction.atomic(durable=True):
         reseller = lock_reseller(operation.reseller_id)
+        replay = replayed_operation(
+            reseller=reseller, key=key, kind=Operation.Kind.REVERT, digest=digest
+        )
+        if replay is not None:
+            return replay
         target = Operation.objects.get(pk=operation.pk, reseller=reseller)
         if target.kind not in REVERTIBLE_KINDS:
             raise NotRevertible()
@@ -214,6 +237,8 @@ def revert_operation(
             source=source,
             reason=reason,
             reverts=target,
+            idempotency_key=key,
+            request_hash=digest,
             completed_at=timezone.now(),
         )
         reverse_allocations(

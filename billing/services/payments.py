@@ -50,6 +50,7 @@ from billing.payment_plan import (
     open_item,
     plan_payment,
 )
+from billing.references import creditor_reference
 from billing.services._ledger import (
     User,
     apply_allocations,
@@ -360,6 +361,9 @@ def _refuse_overlapping_charge(reseller: Reseller, ids: Sequence[int]) -> None:
 
 
 def transfer_reference(operation: Operation) -> str:
-    """Return the reference a bank transfer must quote: ``TR-US-42-00000123``."""
-    reseller = operation.reseller
-    return f"TR-{reseller.marketplace.code}-{reseller.pk}-{operation.pk:08d}"
+    """Return the reference a bank transfer must quote: ``RF…`` (ISO 11649).
+
+    It is derived from the operation, stored compact and printed in groups of
+    four. References of the older ``TR-US-42-00000123`` form keep matching.
+    """
+    return creditor_reference(operation.pk)

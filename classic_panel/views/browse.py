@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from billing.models import Document, Reseller
+from billing.models import Reseller
 from billing.money import quantize
 from billing.selectors import (
     DocumentStatus,
@@ -20,24 +20,21 @@ from billing.selectors import (
     audit_events_for_reseller,
     document_status,
     documents_for_reseller,
+    is_overdue,
     operations_for_reseller,
     resellers_for_staff,
     reversals_of_operation,
 )
 from billing.services.links import REVERTIBLE_KINDS
-from billing.ui import (
-    DocumentFilterForm,
-    csv_response,
-    document_page,
-    paginate,
-    query_without_page,
-)
 from classic_panel.access import classic_view
 from classic_panel.forms import (
     ResellerSearchForm,
     StaffAuthenticationForm,
 )
 from classic_panel.views import reseller_page
+from panelkit.downloads import csv_response
+from panelkit.filters import DocumentFilter
+from panelkit.paging import document_page, paginate, query_without_page
 
 CSV_CHUNK = 2000
 
@@ -50,22 +47,13 @@ login = auth_views.LoginView.as_view(
 logout = auth_views.LogoutView.as_view(next_page=reverse_lazy("classic:login"))
 
 
-def _is_overdue(document: Document, today) -> bool:
-    return bool(
-        document.is_debit
-        and document.open_amount > 0
-        and document.due_date
-        and document.due_date < today
-    )
-
-
 def _document_rows(documents, today) -> list[dict]:
     return [
         {
             "document": document,
             "status": (status := document_status(document)),
             "status_label": DocumentStatus.labels[status],
-            "overdue": _is_overdue(document, today),
+            "overdue": is_overdue(document, today=today),
         }
         for document in documents
     ]
@@ -79,7 +67,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "classic_panel/home.html",
-        {"form": form, "page": page, "query": query_without_page(request)},
+        {"form": form, "page": page},
     )
 
 
@@ -87,18 +75,19 @@ def home(request: HttpRequest) -> HttpResponse:
 def reseller_documents(request: HttpRequest, reseller: Reseller) -> HttpResponse:
     """Reseller > Documents: real statuses, open amounts, filters, totals."""
     today = timezone.localdate()
-    form = DocumentFilterForm(request.GET or None, for_reseller=False)
-    page = document_page(request, form, reseller)
+    documents = DocumentFilter(
+        request.GET or None, queryset=documents_for_reseller(reseller)
+    )
+    page = document_page(request, documents, reseller)
     return reseller_page(
         request,
         "documents.html",
         reseller,
         "documents",
-        form=form,
+        form=documents.form,
         page=page,
         rows=_document_rows(page, today),
         summary=account_summary(reseller, today=today),
-        query=query_without_page(request),
         export_query=query_without_page(request),
     )
 
@@ -107,8 +96,9 @@ def reseller_documents(request: HttpRequest, reseller: Reseller) -> HttpResponse
 def documents_csv(request: HttpRequest, reseller: Reseller) -> HttpResponse:
     """Stream the filtered document list as CSV, with exact amounts."""
     today = timezone.localdate()
-    form = DocumentFilterForm(request.GET or None, for_reseller=False)
-    documents = form.filter(documents_for_reseller(reseller))
+    documents = DocumentFilter(
+        request.GET or None, queryset=documents_for_reseller(reseller)
+    ).qs
     currency = reseller.currency
 
     def rows():
@@ -122,7 +112,7 @@ def documents_csv(request: HttpRequest, reseller: Reseller) -> HttpResponse:
                 str(quantize(document.total, currency)),
                 str(quantize(document.open_amount, currency)),
                 str(DocumentStatus.labels[document_status(document)]),
-                _("yes") if _is_overdue(document, today) else "",
+                _("yes") if is_overdue(document, today=today) else "",
             ]
 
     header = [
@@ -165,7 +155,7 @@ def document_detail(
         document=document,
         status=status,
         status_label=DocumentStatus.labels[status],
-        overdue=_is_overdue(document, timezone.localdate()),
+        overdue=is_overdue(document, today=timezone.localdate()),
         allocations=allocations,
     )
 
@@ -180,7 +170,6 @@ def operations(request: HttpRequest, reseller: Reseller) -> HttpResponse:
         reseller,
         "operations",
         page=page,
-        query=query_without_page(request),
         revertible_kinds=REVERTIBLE_KINDS,
     )
 
@@ -217,5 +206,4 @@ def activity(request: HttpRequest, reseller: Reseller) -> HttpResponse:
         reseller,
         "activity",
         page=page,
-        query=query_without_page(request),
     )

@@ -1,7 +1,7 @@
-"""Template helpers of the reseller panel: statuses and sortable headers."""
+"""Template helpers of the reseller panel: statuses and amounts for the page's
+script."""
 
 from django import template
-from django.http import HttpRequest
 
 from billing.models import Document
 from billing.money import currency_exponent
@@ -19,27 +19,6 @@ def reseller_status(document: Document) -> str:
 @register.filter
 def status_label(status: str) -> str:
     return str(DocumentStatus.labels.get(status, status))
-
-
-@register.simple_tag(takes_context=True)
-def sort_query(context, field: str) -> str:
-    """Return the query string sorting by ``field``, toggling its direction."""
-    request: HttpRequest = context["request"]
-    params = request.GET.copy()
-    params.pop("page", None)
-    params["sort"] = f"-{field}" if params.get("sort") == field else field
-    return params.urlencode()
-
-
-@register.simple_tag(takes_context=True)
-def sort_state(context, field: str) -> str:
-    """Return the ``aria-sort`` value of the column ``field``."""
-    current = context["request"].GET.get("sort", "")
-    if current == field:
-        return "ascending"
-    if current == f"-{field}":
-        return "descending"
-    return "none"
 
 
 @register.filter

@@ -8,15 +8,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from billing import selectors
-from billing.models import DEBIT_KINDS, DocumentKind, Operation
-from billing.ui import (
-    DocumentFilterForm,
-    document_page,
-    paginate,
-    query_without_page,
-)
+from billing.bank_selectors import bank_lines_of_operation
+from billing.models import DocumentKind, Operation
+from billing.references import format_reference
+from panelkit.filters import ResellerDocumentFilter, UnpaidDocumentFilter
+from panelkit.paging import document_page, paginate
 from reseller_panel.access import reseller_required
-from reseller_panel.bank import bank_details
+from reseller_panel.bank import marketplace_bank_details
 from reseller_panel.presenters import aging_bars, receipt_lines
 from reseller_panel.views import render_page
 
@@ -43,15 +41,15 @@ def home(request: HttpRequest) -> HttpResponse:
 @reseller_required
 def unpaid_documents(request: HttpRequest) -> HttpResponse:
     reseller = request.reseller
-    form = DocumentFilterForm(request.GET or None, for_reseller=True, kinds=DEBIT_KINDS)
-    page = paginate(request, form.filter(selectors.unpaid_documents(reseller)))
+    documents = UnpaidDocumentFilter(
+        request.GET or None, queryset=selectors.unpaid_documents(reseller)
+    )
     return render_page(
         request,
         "unpaid.html",
         {
-            "form": form,
-            "page": page,
-            "query": query_without_page(request),
+            "form": documents.form,
+            "page": paginate(request, documents.qs),
             "credit_balance": selectors.credit_balance(reseller),
         },
     )
@@ -80,7 +78,9 @@ def receipt(request: HttpRequest, operation_id: int) -> HttpResponse:
             "operation": operation,
             "allocations": allocations,
             "lines": receipt_lines(operation, allocations, documents),
-            "bank_rows": bank_details(reseller.currency),
+            "bank_rows": marketplace_bank_details(reseller),
+            "transfer_reference": format_reference(operation.transfer_reference),
+            "bank_lines": list(bank_lines_of_operation(operation)),
             "retry_ids": [doc.pk for doc in documents if doc.open_amount > 0],
             "correction": correction,
         },
@@ -103,15 +103,14 @@ def payments(request: HttpRequest) -> HttpResponse:
 @require_GET
 @reseller_required
 def documents(request: HttpRequest) -> HttpResponse:
-    form = DocumentFilterForm(request.GET or None, for_reseller=True)
+    reseller = request.reseller
+    documents = ResellerDocumentFilter(
+        request.GET or None, queryset=selectors.documents_for_reseller(reseller)
+    )
     return render_page(
         request,
         "documents.html",
-        {
-            "form": form,
-            "page": document_page(request, form, request.reseller),
-            "query": query_without_page(request),
-        },
+        {"form": documents.form, "page": document_page(request, documents, reseller)},
     )
 
 

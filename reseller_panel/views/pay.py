@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from uuid import uuid4
+import logging
 
 from django.conf import settings
 from django.contrib import messages
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from billing.exceptions import (
@@ -18,10 +20,20 @@ from billing.exceptions import (
     StalePreview,
 )
 from billing.gateways import SandboxGateway
+from billing.models import Operation
+from billing.selectors import documents_for_reseller, operations_for_reseller
 from billing.services import PaymentPlan, pay_documents, preview_payment
+from panelkit.confirm import new_key
 from reseller_panel.access import reseller_required
 from reseller_panel.forms import ConfirmPaymentForm, SelectionForm
 from reseller_panel.views import render_page
+
+logger = logging.getLogger(__name__)
+
+NOT_RECORDED = gettext_lazy(
+    "The payment could not be recorded just now. Nothing more was charged; "
+    "retry the same payment to finish it."
+)
 
 
 @require_http_methods(["GET", "POST"])
@@ -38,7 +50,7 @@ def pay(request: HttpRequest) -> HttpResponse:
         request,
         form.cleaned_data["document"],
         _use_credit(request, form.cleaned_data),
-        key=uuid4().hex,
+        key=new_key(),
     )
 
 
@@ -51,7 +63,7 @@ def _confirm_payment(request: HttpRequest) -> HttpResponse:
         return _refused(request, _first_error(form), status=400)
     use_credit = _use_credit(request, data)
     if not valid:
-        key = data.get("idempotency_key") or uuid4().hex
+        key = data.get("idempotency_key") or new_key()
         error = _hidden_errors(form) or _("Please correct the errors below.")
         return _preview(
             request, ids, use_credit, key=key, form=form, error=error, status=400
@@ -69,30 +81,65 @@ def _confirm_payment(request: HttpRequest) -> HttpResponse:
         )
     except StalePreview as exc:
         return _render_pay(
-            request, exc.plan, key=uuid4().hex, error=exc.message, status=409
+            request, exc.plan, key=new_key(), error=exc.message, status=409
         )
     except GatewayUnavailable as exc:
-        # The operation exists and waits for its charge: the same key finishes it.
-        return _preview(
-            request,
-            ids,
-            use_credit,
-            key=data["idempotency_key"],
-            form=form,
-            error=exc.message,
-            status=503,
-        )
+        return _retry_page(request, form, error=exc.message)
+    except DatabaseError:
+        # Each step of a payment rolls back whole: at most the credit part is
+        # recorded, waiting for its charge. The same key finishes it.
+        logger.exception("payment could not be recorded")
+        return _retry_page(request, form, error=str(NOT_RECORDED))
     except BillingError as exc:
         return _preview(
             request,
             ids,
             use_credit,
-            key=uuid4().hex,
+            key=new_key(),
             form=form,
             error=exc.message,
             status=400,
         )
     return redirect("receipt", operation_id=operation.pk)
+
+
+def _retry_page(
+    request: HttpRequest, form: ConfirmPaymentForm, *, error: str
+) -> HttpResponse:
+    """Offer to retry a payment the card processor left unanswered.
+
+    The payment exists and waits for its charge (its credit part may already
+    be applied, so the selection may not be payable any more): the retry
+    sends the same confirmation, with the same key, and a card to charge.
+    """
+    data = form.cleaned_data
+    operation = (
+        operations_for_reseller(request.reseller)
+        .filter(idempotency_key=data["idempotency_key"], kind=Operation.Kind.PAYMENT)
+        .first()
+    )
+    documents = documents_for_reseller(request.reseller).filter(pk__in=data["document"])
+    return render_page(
+        request,
+        "pay_retry.html",
+        {
+            "operation": operation,
+            "documents": documents,
+            "ids": data["document"],
+            "use_credit": bool(data.get("use_credit")),
+            "fingerprint": data["fingerprint"],
+            "key": data["idempotency_key"],
+            "method": data["payment_method"],
+            "error": error,
+            "sandbox": settings.PAYMENT_GATEWAY.endswith(".SandboxGateway"),
+            "sandbox_cards": (
+                SandboxGateway.SUCCESS_CARD,
+                SandboxGateway.DECLINED_CARD,
+                SandboxGateway.UNAVAILABLE_CARD,
+            ),
+        },
+        status=503,
+    )
 
 
 def _use_credit(request: HttpRequest, data: dict) -> bool:

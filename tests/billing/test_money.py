@@ -13,10 +13,12 @@ from billing.models import Document
 from billing.money import (
     MAX_AMOUNT,
     currency_exponent,
+    format_amount,
     format_money,
     is_supported_currency,
     minor_unit,
     parse_amount,
+    parse_localized_amount,
     quantize,
 )
 from tests import factories
@@ -263,3 +265,55 @@ def test_large_amounts_round_trip_exactly(db):
     assert sorted(totals) == [Decimal("0.001")] + [Decimal("9999999999.999")] * 3
     summed = Document.objects.filter(reseller=reseller).aggregate(s=Sum("total"))["s"]
     assert summed == Decimal("29999999999.998")
+
+
+@pytest.mark.parametrize(
+    ("locale", "typed", "amount"),
+    [
+        ("de", "1.234,50", "1234.50"),
+        ("de", "25,5", "25.50"),
+        ("de", "25,00", "25.00"),
+        ("de", "1234", "1234.00"),
+        ("en_US", "1,234.50", "1234.50"),
+        ("en_US", "1234.50", "1234.50"),
+        ("en", " 7 ", "7.00"),
+    ],
+)
+def test_amounts_are_read_as_the_language_writes_them(locale, typed, amount):
+    assert parse_localized_amount(typed, "EUR", locale=locale) == Decimal(amount)
+
+
+@pytest.mark.parametrize(
+    ("locale", "typed", "code"),
+    [
+        ("de", "25.00", "invalid_amount"),  # a misplaced group separator
+        ("de", "1.2.3", "invalid_amount"),
+        ("en_US", "25,00", "invalid_amount"),
+        ("en_US", "1,23", "invalid_amount"),
+        ("de", "NaN", "invalid_amount"),
+        ("de", "Infinity", "invalid_amount"),
+        ("en_US", "1e9999", "invalid_amount"),
+        ("en_US", "²", "invalid_amount"),
+        ("en_US", "١٢", "invalid_amount"),
+        ("en_US", "1\x00", "invalid_amount"),
+        ("en_US", "9" * 10_000, "invalid_amount"),
+        ("de", "25,555", "too_many_decimals"),
+        ("de", "-1", "amount_not_positive"),
+        ("en_US", "100,000,000,000.01", "amount_too_large"),
+    ],
+)
+def test_amounts_typed_wrong_are_refused_with_a_code(locale, typed, code):
+    with pytest.raises(InvalidAmount) as refused:
+        parse_localized_amount(typed, "EUR", locale=locale)
+    assert refused.value.code == code
+
+
+def test_amounts_are_shown_for_typing_in_the_language():
+    assert format_amount(Decimal("1234.5"), "EUR", "de") == "1.234,50"
+    assert format_amount(Decimal("1234.5"), "EUR", "en_US") == "1,234.50"
+    assert format_amount(Decimal("1234"), "JPY", "de") == "1.234"
+    for locale in ("de", "en_US"):
+        shown = format_amount(Decimal("98765.43"), "EUR", locale)
+        assert parse_localized_amount(shown, "EUR", locale=locale) == Decimal(
+            "98765.43"
+        )

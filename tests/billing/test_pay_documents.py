@@ -9,6 +9,7 @@ from billing import services
 from billing.exceptions import BillingError, GatewayUnavailable, StalePreview
 from billing.gateways import SandboxGateway
 from billing.models import Allocation, Document, DocumentKind, Operation
+from billing.references import creditor_reference
 from billing.selectors import credit_balance
 from tests import factories
 from tests.billing.ledger_checks import (
@@ -289,10 +290,8 @@ def test_contact_support_term_account_pays_by_bank_transfer(support_reseller):
     first_invoice, second_invoice = invoices(support_reseller, "100.00", "25.50")
     operation = pay(support_reseller, [first_invoice, second_invoice], use_credit=False)
     assert operation.status == Operation.Status.AWAITING_TRANSFER
-    assert operation.transfer_reference == (
-        f"TR-{support_reseller.marketplace.code}-{support_reseller.pk}-"
-        f"{operation.pk:08d}"
-    )
+    # An ISO 11649 creditor reference derived from the operation.
+    assert operation.transfer_reference == creditor_reference(operation.pk)
     assert operation.credit_applied == 0
     assert operation.amount_left_open == d("125.50")
     assert operation.amount_charged == 0
@@ -307,7 +306,7 @@ def test_self_service_term_account_uses_credit_then_bank_transfer(term_reseller)
     first_invoice, second_invoice = invoices(term_reseller, "20.00", "50.00")
     operation = pay(term_reseller, [first_invoice, second_invoice])
     assert operation.status == Operation.Status.AWAITING_TRANSFER
-    assert operation.transfer_reference.startswith("TR-")
+    assert operation.transfer_reference.startswith("RF")
     assert operation.credit_applied == d("30.00")
     assert operation.amount_left_open == d("40.00")
     assert open_amount(first_invoice) == 0

@@ -319,3 +319,25 @@ def test_account_reads_take_the_same_queries_for_3_or_60_documents(
     with django_assert_num_queries(expected):
         read(large)
     assert expected <= 2
+
+
+def test_overdue_is_one_definition_for_queries_rows_and_the_summary(term_reseller):
+    late = due_on(term_reseller, TODAY - timedelta(days=1), "10.00")
+    due_on(term_reseller, TODAY, "20.00")  # due today: not yet overdue
+    due_on(term_reseller, None, "30.00")  # no due date: never overdue
+    paid = due_on(term_reseller, TODAY - timedelta(days=5), "40.00", "debit_memo")
+    post(term_reseller, "payment", "40.00", issue_date=TODAY)
+    pay(term_reseller, [paid], use_credit=True)  # paid in full: not overdue
+    post(term_reseller, "credit_memo", "5.00", issue_date=date(2026, 1, 1))
+
+    documents = list(Document.objects.filter(reseller=term_reseller))
+    queried = Document.objects.filter(
+        selectors.overdue_condition(TODAY), reseller=term_reseller
+    )
+    summary = selectors.account_summary(term_reseller, today=TODAY)
+
+    assert list(queried) == [late]
+    assert [doc for doc in documents if selectors.is_overdue(doc, today=TODAY)] == [
+        late
+    ]
+    assert (summary.overdue_count, summary.overdue_amount) == (1, d("10.00"))

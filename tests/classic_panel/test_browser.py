@@ -1,5 +1,6 @@
 """Staff work in a real Chromium: link, unlink, revert; the reseller sees it."""
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -225,3 +226,67 @@ def test_viewer_sees_no_action_buttons_in_the_browser(page, account):
     page.goto(f"/classic/resellers/{reseller.pk}/operations/{payment.pk}/")
     expect(page.get_by_role("link", name="Unlink")).to_have_count(0)
     assert_accessible(page)
+
+
+def test_german_staff_link_issue_a_credit_memo_and_revert(german_page):
+    """The same staff work with the interface in German: German labels,
+    amounts typed and shown the German way (``1.234,50 €``)."""
+    page = german_page
+    de = factories.MarketplaceFactory(code="DE", name="Deutschland", currency="EUR")
+    reseller = factories.ResellerFactory(marketplace=de, name="Kunde GmbH")
+    staff("support-de", [de], VIEW, LINK, MEMO)
+    invoice = factories.post(
+        reseller, "invoice", "2000.00", number="RE-1", issue_date=date(2026, 1, 1)
+    )
+    memo = factories.post(
+        reseller, "credit_memo", "1500.00", number="GS-1", issue_date=date(2026, 1, 2)
+    )
+
+    page.goto("/classic/login/")
+    page.get_by_label("Benutzername").fill("support-de")
+    page.get_by_label("Passwort").fill(factories.PASSWORD)
+    page.get_by_role("button", name="Anmelden").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Abrechnung")
+
+    # Link, typing the amount the German way.
+    page.goto(
+        f"/classic/resellers/{reseller.pk}/link/?credit={memo.pk}&debit={invoice.pk}"
+    )
+    expect(page.get_by_label("Betrag")).to_have_value("1.500,00")
+    page.get_by_label("Betrag").fill("1.234,50")
+    page.get_by_label("Grund").fill("Teilweise verrechnen")
+    page.get_by_role("button", name="Prüfen").click()
+    expect(page.get_by_role("heading", level=2)).to_contain_text(
+        re.compile(r"1\.234,50\s€")
+    )
+    assert Allocation.objects.count() == 0  # not yet
+    page.get_by_role("button", name="Verknüpfung bestätigen").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        re.compile(r"1\.234,50\s€ von GS-1 mit RE-1 verknüpft\.")
+    )
+    expect(page.get_by_test_id("open-amount")).to_have_text(re.compile(r"765,50\s€"))
+    link = Allocation.objects.get()
+    assert link.amount == Decimal("1234.50")
+
+    # A credit memo of 25,5.
+    page.goto(f"/classic/resellers/{reseller.pk}/credit-memo/")
+    page.get_by_label("Betrag").fill("25,5")
+    page.get_by_label("Grund").fill("Kulanz")
+    page.get_by_role("button", name="Prüfen").click()
+    expect(page.get_by_role("heading", level=2)).to_contain_text(
+        re.compile(r"25,50\s€")
+    )
+    page.get_by_role("button", name="Gutschrift ausstellen").click()
+    expect(page.get_by_role("status")).to_contain_text(re.compile(r"über 25,50\s€"))
+    assert Document.objects.get(kind="credit_memo", total=Decimal("25.50"))
+
+    # Revert the link.
+    page.goto(
+        f"/classic/resellers/{reseller.pk}/operations/{link.operation_id}/revert/"
+    )
+    expect(page.get_by_role("table")).to_contain_text(re.compile(r"1\.234,50\s€"))
+    page.get_by_label("Grund").fill("Falsch verrechnet")
+    page.get_by_role("button", name="Vorgang rückgängig machen").click()
+    expect(page.get_by_role("status")).to_be_visible()
+    assert Operation.objects.filter(reverts_id=link.operation_id).exists()
+    assert Document.objects.get(pk=invoice.pk).open_amount == Decimal("2000.00")

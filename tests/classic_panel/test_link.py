@@ -11,6 +11,7 @@ from billing.models import Allocation, AuditEvent, Operation
 from tests import factories
 from tests.classic_panel.conftest import fresh
 from tests.classic_panel.helpers import ledger_state
+from tests.html_forms import submit
 
 
 def link_url(world, step="link"):
@@ -34,10 +35,9 @@ def review(client, world, **overrides):
     return response
 
 
-def token_of(response) -> str:
-    match = re.search(r'name="token" value="([^"]+)"', response.content.decode())
-    assert match, "the review page carries a one-time token"
-    return match.group(1)
+def confirm(client, review_page, **extra):
+    """Press "Confirm link" on the rendered review page."""
+    return submit(client, review_page, button="Confirm link", **extra)
 
 
 def test_link_form_preselects_and_prefills_the_most_possible_amount(world, agent):
@@ -68,10 +68,7 @@ def test_review_shows_the_effect_and_changes_nothing(world, agent):
 
 
 def test_confirm_links_once_and_redirects_with_a_message(world, agent):
-    token = token_of(review(agent, world))
-    response = agent.post(
-        link_url(world, "link_confirm"), payload(world, token=token), follow=True
-    )
+    response = confirm(agent, review(agent, world), follow=True)
     assert response.redirect_chain[-1][0] == reverse(
         "classic:document", args=[world.de_reseller.pk, world.invoice.pk]
     )
@@ -88,17 +85,32 @@ def test_confirm_links_once_and_redirects_with_a_message(world, agent):
 
 
 def test_double_submitted_confirmation_links_once(world, agent):
-    token = token_of(review(agent, world))
-    first = agent.post(link_url(world, "link_confirm"), payload(world, token=token))
+    page = review(agent, world)
+    first = confirm(agent, page)
     assert first.status_code == 302
     state = ledger_state()
-    second = agent.post(link_url(world, "link_confirm"), payload(world, token=token))
+    second = confirm(agent, page)
     # The replay lands where the first confirm did, and links nothing more.
     assert second.status_code == 302
     assert second["Location"] == first["Location"]
     assert ledger_state() == state
     assert Allocation.objects.count() == 1
     assert fresh(world.invoice).open_amount == Decimal("75.00")
+
+
+def test_confirming_a_link_again_shows_the_first_result(world, agent):
+    """The first confirm used the whole credit memo: it is no longer a valid
+    choice today, yet the replay must show the link that succeeded."""
+    page = review(agent, world, amount="60.00")
+    first = confirm(agent, page)
+    assert first.status_code == 302
+    state = ledger_state()
+    again = confirm(agent, page, follow=True)
+    html = again.content.decode()
+    assert again.redirect_chain[-1][0] == first["Location"]
+    assert "Select a valid choice" not in html
+    assert "Linked €60.00 of DE-CM-1 to DE-INV-1." in html
+    assert ledger_state() == state
 
 
 def test_confirm_without_a_token_links_nothing(world, agent):
@@ -149,7 +161,7 @@ def test_amount_above_the_debit_open_amount_is_refused(world, agent):
 
 def test_amount_above_the_open_amount_at_confirm_time_is_refused(world, agent):
     """The review said 60 was possible; meanwhile 50 was applied elsewhere."""
-    token = token_of(review(agent, world, amount="60.00"))
+    page = review(agent, world, amount="60.00")
     other = factories.post(world.de_reseller, "invoice", "50.00", number="DE-INV-2")
     services.link_documents(
         credit=world.credit_memo,
@@ -159,9 +171,7 @@ def test_amount_above_the_open_amount_at_confirm_time_is_refused(world, agent):
         reason="elsewhere",
     )
     before = ledger_state()
-    response = agent.post(
-        link_url(world, "link_confirm"), payload(world, amount="60.00", token=token)
-    )
+    response = confirm(agent, page)
     assert "The amount is more than the open amount of DE-CM-1." in (
         response.content.decode()
     )
@@ -210,15 +220,7 @@ def test_wrong_kinds_and_closed_documents_are_refused(world, agent):
     )
     assert response.content.decode().count("Select a valid choice") == 2
     assert ledger_state() == before
-    agent.post(
-        link_url(world, "link_confirm"),
-        payload(
-            world,
-            debit=paid_off.pk,
-            amount="10.00",
-            token=token_of(review(agent, world, debit=paid_off.pk, amount="10.00")),
-        ),
-    )
+    confirm(agent, review(agent, world, debit=paid_off.pk, amount="10.00"))
     assert fresh(paid_off).open_amount == 0
     before = ledger_state()
     response = agent.post(link_url(world), payload(world, debit=paid_off.pk))

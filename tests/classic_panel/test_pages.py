@@ -2,15 +2,17 @@
 
 import csv
 import io
+import re
 from datetime import date, timedelta
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from billing import services
 from tests import factories
 from tests.classic_panel.conftest import client_for
+from tests.panelkit.lists import assert_bad_value_reported_beside
 
 
 @pytest.fixture
@@ -203,3 +205,80 @@ def test_csv_cells_cannot_become_spreadsheet_formulas(world, agent):
     url = reverse("classic:documents_csv", args=[world.de_reseller.pk])
     body = b"".join(agent.get(url, {"q": "HYPER"}).streaming_content).decode()
     assert "'=HYPERLINK(1)" in body
+
+
+def test_a_bad_filter_value_is_reported_beside_its_field_and_only_it_is_ignored(
+    world, agent, documents
+):
+    url = reverse("classic:reseller", args=[world.de_reseller.pk])
+    response = agent.get(url, {"kind": "credit_memo", "issued_from": "bogus"})
+
+    page = response.context["page"]
+    assert [doc.number for doc in page.object_list] == ["DE-CM-1"]
+    assert (page.paginator.count, page.paginator.num_pages) == (1, 1)
+    html = response.content.decode()
+    assert ">1 document</caption>" in html
+    assert_bad_value_reported_beside(html, "issued_from", "Enter a valid date.")
+
+
+def cells_by_header(html: str, number: str) -> dict[str, str]:
+    """Return the cells of the row holding ``number``, keyed by column header."""
+    row_start = html.rindex("<tr", 0, html.index(f">{number}</a>"))
+    table = html[html.rindex("<table", 0, row_start) : row_start]
+    headers = [
+        re.sub(r"<[^>]+>", "", header).strip()
+        for header in re.findall(r"<th\b[^>]*>(.*?)</th>", table, re.S)
+    ]
+    row = html[row_start : html.index("</tr>", row_start)]
+    cells = [
+        re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", cell)).strip()
+        for cell in re.findall(r"<td\b[^>]*>(.*?)</td>", row, re.S)
+    ]
+    return dict(zip(headers, cells, strict=False))
+
+
+def test_source_columns_say_where_a_change_came_from(world, agent, documents):
+    staff_link = page_html(
+        agent,
+        reverse(
+            "classic:document", args=[world.de_reseller.pk, documents["payment"].pk]
+        ),
+    )
+    prepaid = factories.ResellerFactory(marketplace=world.de, payment_model="prepaid")
+    factories.post(prepaid, "payment", "10.00", number="PRE-PAY-1")
+    invoice = factories.post(prepaid, "invoice", "8.00", number="PRE-INV-1")
+    automatic = page_html(
+        agent, reverse("classic:document", args=[prepaid.pk, invoice.pk])
+    )
+    operations = page_html(agent, reverse("classic:operations", args=[prepaid.pk]))
+
+    assert cells_by_header(staff_link, "DE-DM-1")["Source"] == "Classic panel"
+    assert cells_by_header(automatic, "PRE-PAY-1")["Source"] == "System"
+    (reference,) = re.findall(r">(OP-\d+)</a>", operations)
+    assert cells_by_header(operations, reference)["Source"] == "System"
+
+
+def input_tag(html: str, name: str) -> str:
+    return re.search(rf'<input\b[^>]*name="{name}"[^>]*>', html)[0]
+
+
+@pytest.mark.parametrize(("language", "placeholder"), [("en", "YYYY"), ("de", "JJJJ")])
+def test_date_filters_are_typed_and_shown_as_iso_dates(
+    world, agent, documents, language, placeholder
+):
+    url = reverse("classic:reseller", args=[world.de_reseller.pk])
+    try:
+        response = agent.get(
+            url, {"issued_from": "2026-01-02"}, HTTP_ACCEPT_LANGUAGE=language
+        )
+    finally:
+        translation.deactivate()
+
+    html = response.content.decode()
+    field = input_tag(html, "issued_from")
+    assert 'type="text"' in field and 'value="2026-01-02"' in field
+    assert f'placeholder="{placeholder}-MM-' in field
+    assert r'pattern="\d{4}-\d{2}-\d{2}"' in field
+    assert 'type="text"' in input_tag(html, "issued_to")
+    numbers = {doc.number for doc in response.context["page"].object_list}
+    assert "DE-INV-NEW" in numbers and "DE-DM-1" not in numbers

@@ -1,6 +1,5 @@
 """Unlink an allocation, revert an operation, issue a credit memo."""
 
-import re
 import threading
 from decimal import Decimal
 
@@ -13,6 +12,7 @@ from billing.models import AuditEvent, Document, Operation, Reversal
 from tests import factories
 from tests.classic_panel.conftest import client_for, fresh
 from tests.classic_panel.helpers import ledger_state
+from tests.html_forms import submit
 
 
 @pytest.fixture
@@ -42,6 +42,12 @@ def unlink_url(world, allocation):
     return reverse("classic:unlink", args=[world.de_reseller.pk, allocation.pk])
 
 
+def press(client, url, button, reason, page=None, **extra):
+    """Open ``url`` (or use the page already open), type the reason, press."""
+    page = page if page is not None else client.get(url)
+    return submit(client, page, button=button, fill={"reason": reason}, **extra)
+
+
 def test_unlink_page_shows_the_allocation_and_asks_for_a_reason(world, agent, linked):
     html = agent.get(unlink_url(world, linked)).content.decode()
     assert "Unlink €40.00 of DE-CM-1 from DE-INV-1" in html
@@ -49,8 +55,8 @@ def test_unlink_page_shows_the_allocation_and_asks_for_a_reason(world, agent, li
 
 
 def test_unlink_restores_both_open_amounts_and_keeps_history(world, agent, linked):
-    response = agent.post(
-        unlink_url(world, linked), {"reason": "Wrong invoice"}, follow=True
+    response = press(
+        agent, unlink_url(world, linked), "Unlink", "Wrong invoice", follow=True
     )
     html = response.content.decode()
     assert "Unlinked €40.00 of DE-CM-1 from DE-INV-1" in html
@@ -65,15 +71,18 @@ def test_unlink_restores_both_open_amounts_and_keeps_history(world, agent, linke
 
 def test_unlink_needs_a_reason(world, agent, linked):
     before = ledger_state()
-    response = agent.post(unlink_url(world, linked), {"reason": ""})
+    response = press(agent, unlink_url(world, linked), "Unlink", "")
     assert "Give a reason: it is kept in the audit trail." in response.content.decode()
     assert ledger_state() == before
 
 
 def test_unlinking_an_already_reversed_allocation_is_refused(world, agent, linked):
-    assert agent.post(unlink_url(world, linked), {"reason": "once"}).status_code == 302
+    # Two tabs show the same allocation; the first one unlinks it.
+    tabs = [agent.get(unlink_url(world, linked)) for _ in range(2)]
+    url = unlink_url(world, linked)
+    assert press(agent, url, "Unlink", "once", page=tabs[0]).status_code == 302
     before = ledger_state()
-    response = agent.post(unlink_url(world, linked), {"reason": "twice"})
+    response = press(agent, url, "Unlink", "twice", page=tabs[1])
     assert response.status_code == 200
     html = response.content.decode()
     assert "This allocation has already been unlinked." in html
@@ -89,15 +98,20 @@ def test_unlinking_twice_concurrently_reverses_once(world, linked):
     barrier = threading.Barrier(2)
     results = []
 
-    def press(client):
+    pages = [client.get(unlink_url(world, linked)) for client in clients]
+
+    def press_unlink(client, page):
         try:
             barrier.wait()
-            response = client.post(unlink_url(world, linked), {"reason": "race"})
+            response = press(client, "", "Unlink", "race", page=page)
             results.append((response.status_code, response.content.decode()))
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=press, args=(c,)) for c in clients]
+    threads = [
+        threading.Thread(target=press_unlink, args=(c, p))
+        for c, p in zip(clients, pages, strict=True)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -128,7 +142,10 @@ def test_revert_a_payment_restores_every_document(world, payment):
     admin = factories.UserFactory(username="root", is_superuser=True)
     client = client_for(admin)
     url = reverse("classic:revert", args=[payment.reseller_id, payment.pk])
-    response = client.post(url, {"reason": "Reseller disagrees"}, follow=True)
+    page = client.get(url)
+    response = press(
+        client, url, "Revert operation", "Reseller disagrees", page=page, follow=True
+    )
     html = response.content.decode()
     assert f"Reverted {payment.reference}" in html
     assert "Reverted by" in html and "“Reseller disagrees”" in html
@@ -146,7 +163,12 @@ def test_revert_a_payment_restores_every_document(world, payment):
     assert (revert.reverts_id, revert.actor) == (payment.pk, admin)
     # A second revert is refused with the ledger's message; nothing changes.
     before = ledger_state()
-    again = client.post(url, {"reason": "again"})
+    again = press(client, url, "Revert operation", "again", page=page)
+    assert again.status_code == 302  # the same confirmation: the first result
+    assert ledger_state() == before
+    stale_tab = client.get(url)
+    assert "Revert operation" not in stale_tab.content.decode()
+    again = client.post(url, {"reason": "again", "idempotency_key": "a" * 32})
     assert "This operation has no applied amounts left to revert." in (
         again.content.decode()
     )
@@ -159,7 +181,7 @@ def test_operations_list_offers_revert_only_where_something_is_applied(
     url = reverse("classic:operations", args=[world.de_reseller.pk])
     revert = reverse("classic:revert", args=[world.de_reseller.pk, linked.operation_id])
     assert revert in agent.get(url).content.decode()
-    agent.post(unlink_url(world, linked), {"reason": "undo"})
+    press(agent, unlink_url(world, linked), "Unlink", "undo")
     assert revert not in agent.get(url).content.decode()
 
 
@@ -181,14 +203,14 @@ def memo_url(reseller, step="credit_memo"):
 
 
 def issue_memo(client, reseller, amount, reason="Goodwill"):
-    review = client.post(memo_url(reseller), {"amount": amount, "reason": reason})
-    match = re.search(r'name="token" value="([^"]+)"', review.content.decode())
-    assert match, review.content.decode()
-    return review, client.post(
-        memo_url(reseller, "credit_memo_confirm"),
-        {"amount": amount, "reason": reason, "token": match.group(1)},
-        follow=True,
+    review = submit(
+        client,
+        client.get(memo_url(reseller)),
+        button="Review",
+        fill={"amount": amount, "reason": reason},
     )
+    assert review.status_code == 200
+    return review, submit(client, review, button="Issue credit memo", follow=True)
 
 
 def test_issue_a_credit_memo_to_a_term_reseller(world, agent):
@@ -215,13 +237,10 @@ def test_credit_memo_double_submit_issues_one(world, agent):
     review = agent.post(
         memo_url(world.de_reseller), {"amount": "5.00", "reason": "Goodwill"}
     )
-    token = re.search(r'name="token" value="([^"]+)"', review.content.decode())[1]
-    data = {"amount": "5.00", "reason": "Goodwill", "token": token}
-    confirm = memo_url(world.de_reseller, "credit_memo_confirm")
-    first = agent.post(confirm, data)
+    first = submit(agent, review, button="Issue credit memo")
     assert first.status_code == 302
     state = ledger_state()
-    again = agent.post(confirm, data)
+    again = submit(agent, review, button="Issue credit memo")
     assert again.status_code == 302
     assert again["Location"] == first["Location"]
     assert ledger_state() == state

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from billing import services
 from billing.models import Document, Operation, PaymentModel
 from billing.money import format_money
+from billing.references import format_reference
 from billing.selectors import account_summary
 from tests import factories
 from tests.conftest import ARTIFACTS
@@ -133,7 +134,8 @@ def test_bank_transfer_gives_instructions_and_a_reference(page):
     page.get_by_role("button", name="Confirm payment").click()
     operation = Operation.objects.get(reseller=reseller, kind="payment")
     instructions = page.get_by_test_id("transfer-instructions")
-    expect(instructions).to_contain_text(operation.transfer_reference)
+    # The RF reference, printed in groups of four.
+    expect(instructions).to_contain_text(format_reference(operation.transfer_reference))
     expect(instructions).to_contain_text(usd("420.00"))
     expect(instructions).to_contain_text("Beneficiary")
     assert open_of(invoice) == Decimal("420.00")
@@ -248,3 +250,29 @@ def test_credit_memo_shows_closed(page):
         "part of your credit balance"
     )
     expect(page.get_by_test_id("open-amount")).to_have_count(0)
+
+
+def test_german_reseller_pays_by_card(german_page):
+    """The pay flow with the interface in German: German labels and
+    German-formatted amounts from the unpaid list to the receipt."""
+    page = german_page
+    marketplace = factories.MarketplaceFactory(code="DE", currency="EUR")
+    reseller = factories.ResellerFactory(marketplace=marketplace, name="Kunde GmbH")
+    invoice = factories.post(reseller, "invoice", "1234.50", number="RE-7")
+    user = factories.reseller_user(reseller)
+    page.goto("/login/")
+    page.get_by_label("Benutzername").fill(user.username)
+    page.get_by_label("Passwort").fill(factories.PASSWORD)
+    page.get_by_role("button", name="Anmelden").click()
+    page.goto("/unpaid/")
+    page.get_by_label("RE-7 auswählen").check()
+    page.get_by_role("button", name="Auswahl bezahlen").click()
+    expect(page.get_by_role("heading", name="Belege bezahlen")).to_be_visible()
+    expect(page.get_by_test_id("total-selected")).to_have_text(
+        re.compile(r"1\.234,50\s€")
+    )
+    page.get_by_label("Kartennummer").fill(SUCCESS_CARD)
+    page.get_by_role("button", name="Zahlung bestätigen").click()
+    expect(page.get_by_test_id("receipt-status")).to_contain_text("Abgeschlossen")
+    expect(row(page, invoice)).to_contain_text(re.compile(r"1\.234,50\s€"))
+    assert open_of(invoice) == Decimal("0.00")

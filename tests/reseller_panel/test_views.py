@@ -7,11 +7,15 @@ import pytest
 from django.conf import settings
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
 from billing.exceptions import CreditNotAllowed, GatewayUnavailable, StalePreview
 from billing.models import Allocation, Document, Operation
+from billing.references import format_reference
 from billing.selectors import account_summary
 from tests import factories
+from tests.html_forms import find_form, submit
+from tests.panelkit.lists import assert_bad_value_reported_beside
 from tests.reseller_panel.conftest import days_ago, make_reseller
 
 SUCCESS_CARD = "4242424242424242"
@@ -206,7 +210,7 @@ def test_paying_with_credit_and_bank_transfer_redirects_to_the_receipt(
     assert operation.status == Operation.Status.AWAITING_TRANSFER
     assert open_amounts(older, newer) == [Decimal("0.00"), Decimal("50.00")]
     receipt = client.get(response["Location"]).content.decode()
-    assert operation.transfer_reference in receipt
+    assert format_reference(operation.transfer_reference) in receipt
     assert "$50.00" in receipt
 
 
@@ -383,6 +387,96 @@ def test_unpaid_list_filters_overdue_documents_of_a_kind(client_of, term_reselle
     assert list(response.context["page"].object_list) == [overdue]
 
 
+def test_a_bad_filter_value_is_reported_beside_its_field_and_only_it_is_ignored(
+    client_of, term_reseller
+):
+    for _ in range(30):
+        factories.post(term_reseller, "invoice", "10.00")
+    memo = factories.post(term_reseller, "credit_memo", "5.00")
+    client = client_of(term_reseller)
+
+    response = client.get(
+        reverse("documents"), {"kind": "credit_memo", "issued_from": "bogus"}
+    )
+
+    page = response.context["page"]
+    assert list(page.object_list) == [memo]
+    assert (page.paginator.count, page.paginator.num_pages) == (1, 1)
+    html = response.content.decode()
+    assert ">1 document</caption>" in html
+    assert_bad_value_reported_beside(html, "issued_from", "Enter a valid date.")
+
+    unpaid = client.get(reverse("unpaid_documents"), {"kind": "payment", "q": "INV"})
+
+    assert unpaid.context["page"].paginator.count == 30
+    assert_bad_value_reported_beside(
+        unpaid.content.decode(),
+        "kind",
+        "Select a valid choice. payment is not one of the available choices.",
+    )
+
+
+def test_documents_are_not_sorted_by_the_open_amounts_the_list_hides(
+    client_of, term_reseller
+):
+    first = factories.post(term_reseller, "credit_memo", "10.00", number="CN-A")
+    second = factories.post(term_reseller, "credit_memo", "90.00", number="CN-B")
+
+    response = client_of(term_reseller).get(
+        reverse("documents"), {"sort": "-open_amount"}
+    )
+
+    assert list(response.context["page"].object_list) == [first, second]
+    html = response.content.decode()
+    assert "sort=open_amount" not in html and 'aria-sort="descending"' not in html
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_date_filters_are_typed_and_shown_as_iso_dates(
+    client_of, term_reseller, language
+):
+    factories.post(term_reseller, "invoice", issue_date=days_ago(1), number="NEW")
+    factories.post(term_reseller, "invoice", issue_date=days_ago(40), number="OLD")
+    since = days_ago(10).isoformat()
+    try:
+        response = client_of(term_reseller).get(
+            reverse("documents"), {"issued_from": since}, HTTP_ACCEPT_LANGUAGE=language
+        )
+    finally:
+        translation.deactivate()
+
+    html = response.content.decode()
+    field = re.search(r'<input\b[^>]*name="issued_from"[^>]*>', html)[0]
+    assert 'type="text"' in field and f'value="{since}"' in field
+    assert r'pattern="\d{4}-\d{2}-\d{2}"' in field
+    assert [doc.number for doc in response.context["page"].object_list] == ["NEW"]
+
+
+@pytest.mark.parametrize(
+    ("credit", "explained"), [(None, False), ("payment", True), ("credit_memo", True)]
+)
+def test_home_explains_the_credit_balance_only_when_there_is_one(
+    client_of, term_reseller, credit, explained
+):
+    factories.post(term_reseller, "invoice", "50.00")
+    if credit:
+        factories.post(term_reseller, credit, "5.00")
+
+    content = client_of(term_reseller).get(reverse("home")).content.decode()
+
+    assert ("Made of unapplied payments" in content) is explained
+
+
+def test_help_says_how_the_preview_updates_with_and_without_javascript(
+    client_of, term_reseller
+):
+    content = client_of(term_reseller).get(reverse("help_paying")).content.decode()
+
+    step = re.search(r"<li>([^<]*Use credit balance[^<]*)</li>", content)[1]
+    assert "The preview then shows exactly which credit pays" in step
+    assert "if it does not change by itself, choose “Update preview”" in step
+
+
 def test_no_page_offers_link_or_unlink(client_of, term_reseller):
     invoice = factories.post(term_reseller, "invoice", "100.00")
     memo = factories.post(term_reseller, "credit_memo", "30.00")
@@ -413,3 +507,46 @@ def test_no_page_offers_link_or_unlink(client_of, term_reseller):
         for field in ('name="credit"', 'name="debit"', 'name="allocation"'):
             assert field not in content, url
     assert Allocation.objects.filter(reseller=term_reseller).count() == 1
+
+
+def test_processor_outage_always_offers_the_retry(client_of, term_reseller):
+    """Credit pays the older document in full; the card processor is down.
+
+    The selection is no longer payable as previewed, yet the outage page
+    offers the retry, and the retry (the page's own form) finishes it.
+    """
+    older = factories.post(term_reseller, "invoice", "30.00", issue_date=days_ago(9))
+    newer = factories.post(term_reseller, "invoice", "50.00", issue_date=days_ago(1))
+    factories.post(term_reseller, "credit_memo", "30.00", issue_date=days_ago(20))
+    client = client_of(term_reseller)
+    page = preview(client, [older, newer], use_credit=True)
+    outage = submit(
+        client, page, action=reverse("pay"), fill={"card_number": UNAVAILABLE_CARD}
+    )
+    assert outage.status_code == 503
+    html = outage.content.decode()
+    assert str(GatewayUnavailable.message) in html
+    assert "$20.00" not in html and "$50.00" in html  # what is left to charge
+    assert find_form(outage, reverse("pay")).names() >= {"card_number"}
+    assert open_amounts(older, newer) == [Decimal("0.00"), Decimal("50.00")]
+    retry = submit(
+        client, outage, action=reverse("pay"), fill={"card_number": SUCCESS_CARD}
+    )
+    assert retry.status_code == 302
+    operation = Operation.objects.get(reseller=term_reseller, kind="payment")
+    assert operation.status == Operation.Status.COMPLETED
+    assert operation.amount_charged == Decimal("50.00")
+    assert open_amounts(older, newer) == [Decimal("0.00"), Decimal("0.00")]
+
+
+@pytest.mark.parametrize("junk", ["²", "③", "1\x00", "9" * 10_000, "-1", "1.5"])
+def test_junk_document_ids_get_a_message_not_an_error(client_of, term_reseller, junk):
+    client = client_of(term_reseller)
+    response = client.get(reverse("pay"), {"document": junk}, follow=True)
+    assert response.status_code == 200
+    assert "Select documents from the list of unpaid documents." in (
+        response.content.decode()
+    )
+    posted = client.post(reverse("pay"), {"document": junk})
+    assert posted.status_code == 400
+    assert not Operation.objects.filter(reseller=term_reseller).exists()

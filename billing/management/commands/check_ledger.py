@@ -40,6 +40,7 @@ from billing.models import (
     Operation,
     Reseller,
     Reversal,
+    Source,
 )
 from billing.money import MAX_AMOUNT
 from billing.services.payments import CHARGING_TIMEOUT
@@ -134,6 +135,7 @@ class Command(BaseCommand):
         self._check_document_counts(reseller_id, totals, findings)
         self._check_allocations(reseller_id, findings)
         self._check_operations(reseller_id, findings)
+        check_bank_lines(reseller_id, findings)
         return findings
 
     # --- documents -----------------------------------------------------------
@@ -368,16 +370,22 @@ class Command(BaseCommand):
                 f"{max(values)} is above {MAX_AMOUNT}"
             )
 
+        # A card charge becomes one payment document from the gateway; money
+        # that arrives by bank transfer becomes payment documents of its own.
+        card_payments = Q(
+            created_documents__kind=DocumentKind.PAYMENT,
+            created_documents__source=Source.GATEWAY,
+        )
         payments = (
             operations.filter(kind=Operation.Kind.PAYMENT)
             .annotate(
                 payment_documents=Count(
                     "created_documents",
-                    filter=Q(created_documents__kind=DocumentKind.PAYMENT),
+                    filter=card_payments,
                 ),
                 paid_in=Sum(
                     "created_documents__total",
-                    filter=Q(created_documents__kind=DocumentKind.PAYMENT),
+                    filter=card_payments,
                 ),
             )
             .filter(
@@ -463,3 +471,37 @@ def _where(doc: dict) -> str:
         f"reseller {doc['reseller__name']!r} (#{doc['reseller_id']}) "
         f"document {doc['number']}"
     )
+
+
+def check_bank_lines(reseller_id: int | None, findings: Findings) -> None:
+    """Check that every bank line is applied, queued or returned, consistently.
+
+    An applied line has exactly its amount as a payment document of its own
+    reseller, in its currency; a queued or returned line has no payment; a
+    returned line has the agent's reason.
+    """
+    from billing.models import BankLine
+
+    lines = BankLine.objects.all()
+    if reseller_id is not None:
+        lines = lines.filter(reseller_id=reseller_id)
+    applied = BankLine.State.APPLIED
+    wrong = lines.filter(
+        ~Q(state__in=BankLine.State.values)
+        | Q(state=applied)
+        & (
+            Q(payment__isnull=True)
+            | ~Q(payment__total=F("amount"))
+            | ~Q(payment__reseller_id=F("reseller_id"))
+            | ~Q(payment__kind="payment")
+            | ~Q(reseller__currency=F("currency"))
+        )
+        | ~Q(state=applied) & Q(payment__isnull=False)
+        | Q(state=BankLine.State.RETURNED, handled_reason="")
+    ).values("pk", "entry_reference", "state", "amount", "currency")
+    for row in wrong.order_by("pk").iterator(chunk_size=DEFAULT_BATCH_SIZE):
+        findings.problems.append(
+            f"BANK LINE #{row['pk']} ({row['entry_reference']}, {row['amount']} "
+            f"{row['currency']}): state {row['state']!r} does not agree with its "
+            "payment"
+        )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
@@ -260,6 +261,7 @@ class Command(BaseCommand):
             )
             self._ledger(spec, reseller, operator, today, tally)
             resellers.append(reseller)
+        seed_bank(marketplaces, resellers)
         self._print_summary(resellers, today, tally, options["verbosity"])
 
     # --- reference data ------------------------------------------------------
@@ -438,3 +440,55 @@ class Command(BaseCommand):
         write("  reseller panel /        acme, bolt (US); cobalt, delta (DE)")
         write("  classic panel /classic/ support-us, support-de (agents), viewer-de")
         write(f"  admin /admin/           {OPERATOR}")
+
+
+# --- Cash application --------------------------------------------------------
+
+DEMO_STATEMENT = (
+    Path(__file__).resolve().parents[2] / "demo" / "statement-de-camt053.xml"
+)
+DEMO_BANK_ACCOUNTS = {
+    "DE": {
+        "beneficiary": "Cloud Distribution Receivables GmbH",
+        "bank_name": "Commerzbank AG",
+        "iban": "DE89370400440532013000",
+        "bic": "COBADEFFXXX",
+    },
+    "US": {
+        "beneficiary": "Cloud Distribution Receivables Inc.",
+        "bank_name": "Example National Bank",
+        "account_number": "000123456789",
+        "routing_number": "021000021",
+        "bic": "EXNBUS33",
+    },
+}
+DEMO_PAYER_IBANS = {
+    "Cobalt Systems": "DE02120300000000202051",
+    "Delta Tech": "DE02500105170137075030",
+}
+
+
+def seed_bank(marketplaces: dict[str, Marketplace], resellers: list[Reseller]) -> None:
+    """Give the marketplaces bank accounts and the resellers known IBANs, and
+    import the demo statement, whose lines wait in the unmatched queue.
+
+    Idempotent: accounts are found by marketplace and IBAN, and a statement's
+    lines are stored once (by the bank's entry reference).
+    """
+    from billing.models import MarketplaceBankAccount, ResellerBankAccount
+    from billing.services.cash_application import import_statement
+
+    for code, fields in DEMO_BANK_ACCOUNTS.items():
+        MarketplaceBankAccount.objects.get_or_create(
+            marketplace=marketplaces[code], defaults=fields
+        )
+    for reseller in resellers:
+        iban = DEMO_PAYER_IBANS.get(reseller.name)
+        if iban:
+            ResellerBankAccount.objects.get_or_create(reseller=reseller, iban=iban)
+    import_statement(
+        data=DEMO_STATEMENT.read_bytes(),
+        file_name=DEMO_STATEMENT.name,
+        actor=None,
+        source=Source.BANK,
+    )

@@ -1,4 +1,4 @@
-"""Template filters for money, shared by both panels."""
+"""Money in templates, for both panels: `{% load money %}`."""
 
 from decimal import Decimal
 

@@ -11,25 +11,26 @@ from django.urls import reverse
 
 from billing.models import Reseller
 from billing.selectors import documents_for_reseller
-from billing.ui import PAGE_SIZE, SORTS, paginate
+from panelkit.filters import ORDERINGS, DocumentFilter
+from panelkit.paging import PAGE_SIZE, paginate
 from tests import factories
 
 SIZE = 2 * PAGE_SIZE + 7  # three pages, the last one short
 
 
 @pytest.fixture
-def long_account(term_reseller):
+def long_account(reseller):
     """An account whose documents tie on date and on total, so only the id
     decides their order."""
     for n in range(SIZE):
         factories.post(
-            term_reseller,
+            reseller,
             "invoice" if n % 3 else "payment",
             "10.00" if n % 2 else "20.00",
             issue_date=date(2026, 1, 1 + n % 4),
             number=f"D-{n % 5}-{n:03d}",
         )
-    return term_reseller
+    return reseller
 
 
 def every_page(queryset, **kwargs):
@@ -43,12 +44,19 @@ def every_page(queryset, **kwargs):
         number += 1
 
 
+SORTS = [*ORDERINGS, *(f"-{key}" for key in ORDERINGS)]
+
+
 @pytest.mark.parametrize("sort", [None, *SORTS])
 @pytest.mark.parametrize("told_count", [False, True])
 def test_pages_hold_every_document_once_in_order(long_account, sort, told_count):
-    queryset = documents_for_reseller(long_account)
+    queryset = DocumentFilter(
+        {"sort": sort} if sort else None,
+        queryset=documents_for_reseller(long_account),
+    ).qs
     if sort:
-        queryset = queryset.order_by(*SORTS[sort])
+        ordering = queryset.query.order_by
+        assert (ordering[0], ordering[-1]) == (sort, "-id" if "-" in sort else "id")
     count = SIZE if told_count else None
 
     rows, pages = every_page(queryset, count=count)

@@ -1,0 +1,85 @@
+"""Reads of cash application: statements, bank lines and bank accounts.
+
+Like :mod:`billing.selectors`, every function returns rows already scoped to
+a staff user's marketplaces or to one reseller.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from billing.models import (
+    DEBIT_KINDS,
+    BankLine,
+    BankStatement,
+    Document,
+    Marketplace,
+    MarketplaceBankAccount,
+    Operation,
+    Reseller,
+)
+from billing.references import normalize
+from billing.selectors import marketplaces_for_staff
+
+RESELLER_MATCHES = 20
+
+
+def bank_lines_for_staff(user) -> QuerySet[BankLine]:
+    """Return the bank lines of the staff user's marketplaces."""
+    return BankLine.objects.select_related(
+        "marketplace", "reseller", "payment", "handled_by"
+    ).filter(marketplace__in=marketplaces_for_staff(user))
+
+
+def statements_for_staff(user) -> QuerySet[BankStatement]:
+    """Return the imported statements of the staff user's marketplaces."""
+    return BankStatement.objects.select_related("marketplace", "imported_by").filter(
+        marketplace__in=marketplaces_for_staff(user)
+    )
+
+
+def resellers_for_line(line: BankLine, query: str) -> list[Reseller]:
+    """Return resellers of the line's marketplace found by name, id,
+    transfer reference or document number."""
+    query = (query or "").strip()
+    if not query:
+        return []
+    resellers = Reseller.objects.filter(marketplace_id=line.marketplace_id)
+    condition = Q(name__icontains=query)
+    if query.isdigit():
+        condition |= Q(pk=int(query))
+    compact = normalize(query)
+    operation_owners = Operation.objects.filter(
+        reseller__marketplace_id=line.marketplace_id
+    ).filter(Q(transfer_reference=compact) | Q(transfer_reference=query))
+    condition |= Q(pk__in=operation_owners.values("reseller_id"))
+    document_owners = Document.objects.filter(
+        marketplace_id=line.marketplace_id, number__iexact=query
+    )
+    condition |= Q(pk__in=document_owners.values("reseller_id"))
+    return list(resellers.filter(condition).order_by("name")[:RESELLER_MATCHES])
+
+
+def open_debits_of(reseller: Reseller) -> QuerySet[Document]:
+    """Return the reseller's open invoices and debit memos, oldest first."""
+    return Document.objects.filter(
+        reseller=reseller, kind__in=DEBIT_KINDS, open_amount__gt=0
+    ).order_by("issue_date", "number")
+
+
+def bank_lines_of_operation(operation: Operation) -> QuerySet[BankLine]:
+    """Return the bank lines whose money went to the operation's documents."""
+    return (
+        BankLine.objects.filter(
+            Q(operation=operation) | Q(payment__allocations_out__operation=operation),
+            reseller_id=operation.reseller_id,
+        )
+        .select_related("payment")
+        .distinct()
+        .order_by("booking_date", "pk")
+    )
+
+
+def bank_account_of(marketplace: Marketplace) -> MarketplaceBankAccount | None:
+    """Return the account the marketplace's resellers pay into, if configured."""
+    return MarketplaceBankAccount.objects.filter(marketplace=marketplace).first()

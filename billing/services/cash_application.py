@@ -1,0 +1,670 @@
+"""Cash application: bank statement lines become payments of the right reseller.
+
+A statement is read whole first (a bad file writes nothing), then imported
+in one transaction: the marketplace's bank account row is locked so imports
+of one account serialize, lines already stored (same bank entry reference)
+are skipped, the rest are matched by :func:`billing.matching.match_line`,
+the resellers they prove are locked (in id order), and each matched line
+becomes a payment document (source "bank") allocated by the policy. What
+proves nothing waits in the unmatched queue for an agent, who assigns it to
+a reseller or returns it to the payer; both are recorded.
+
+A line is applied at most once: its payment document is a one-to-one field
+of the line, and a line must be queued to be assigned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from billing.allocation_policy import plan_allocations
+from billing.exceptions import BillingError, DocumentNotFound
+from billing.locking import lock_reseller
+from billing.matching import (
+    Decision,
+    DocumentFact,
+    LineFacts,
+    MatchContext,
+    Method,
+    OperationFact,
+    match_line,
+)
+from billing.models import (
+    DEBIT_KINDS,
+    Allocation,
+    AuditEvent,
+    BankLine,
+    BankLineEvent,
+    BankStatement,
+    Document,
+    DocumentKind,
+    Marketplace,
+    MarketplaceBankAccount,
+    Operation,
+    Reseller,
+    ResellerBankAccount,
+    Source,
+)
+from billing.money import format_money
+from billing.payment_plan import open_item
+from billing.references import (
+    compact_account,
+    creditor_reference_candidates,
+    useful_document_number,
+)
+from billing.services._ledger import (
+    User,
+    auto_apply,
+    clean_idempotency_key,
+    require_reason,
+    user_or_none,
+)
+from billing.statements import Line, Statement, StatementError, stable_reference
+from billing.statements import read_statements as _read
+
+ZERO = Decimal(0)
+CHUNK = 500
+OPEN_STATUSES = (Operation.Status.AWAITING_TRANSFER, Operation.Status.PARTLY_PAID)
+
+
+class StatementRefused(BillingError):
+    code = "statement_refused"
+    message = _("The statement could not be read; nothing was imported.")
+
+
+class UnknownBankAccount(BillingError):
+    code = "unknown_bank_account"
+    message = _("No marketplace receives payments on account %(account)s.")
+
+
+class NotYourBankAccount(BillingError):
+    code = "not_your_bank_account"
+    message = _("Account %(account)s belongs to a marketplace you do not work on.")
+
+
+class BankLineNotQueued(BillingError):
+    code = "line_not_queued"
+    message = _("This line is no longer in the unmatched queue.")
+
+
+class WrongCurrency(BillingError):
+    code = "wrong_currency"
+    message = _("The line's currency is not the reseller's; it cannot be applied.")
+
+
+class WrongMarketplace(BillingError):
+    code = "wrong_marketplace"
+    message = _("The reseller belongs to another marketplace than the line.")
+
+
+@dataclass
+class ImportResult:
+    """What one file brought: statements, new lines, applied and queued."""
+
+    statements: list[BankStatement] = field(default_factory=list)
+    lines: int = 0
+    new: int = 0
+    applied: int = 0
+    queued: int = 0
+
+    @property
+    def known(self) -> int:
+        return self.lines - self.new
+
+
+def read_statements(data: bytes) -> list[Statement]:
+    """Return the statements of a file, or raise :class:`StatementRefused`."""
+    try:
+        return _read(data)
+    except StatementError as exc:
+        raise StatementRefused(str(exc.message), code=exc.code) from exc
+
+
+def import_statement(
+    *,
+    data: bytes,
+    file_name: str,
+    actor: User | None,
+    source: str,
+    marketplace_ids: Iterable[int] | None = None,
+) -> ImportResult:
+    """Import every statement of a file; one transaction per statement.
+
+    ``marketplace_ids`` (for staff) limits the accounts that may be imported.
+    Importing the same lines again adds nothing.
+    """
+    actor = user_or_none(actor)
+    statements = read_statements(data)
+    allowed = None if marketplace_ids is None else set(marketplace_ids)
+    accounts = {}
+    for bank_account in MarketplaceBankAccount.objects.select_related("marketplace"):
+        for identifier in bank_account.identifiers:
+            accounts[identifier] = bank_account
+    pairs = []
+    for statement in statements:
+        bank_account = accounts.get(compact_account(statement.account))
+        if bank_account is None:
+            raise UnknownBankAccount(
+                UnknownBankAccount.message % {"account": statement.account[:42]}
+            )
+        if allowed is not None and bank_account.marketplace_id not in allowed:
+            raise NotYourBankAccount(
+                NotYourBankAccount.message % {"account": statement.account[:42]}
+            )
+        pairs.append((statement, bank_account))
+    digest = hashlib.sha256(data).hexdigest()
+    result = ImportResult()
+    for statement, bank_account in pairs:
+        _import_one(
+            statement=statement,
+            bank_account=bank_account,
+            file_name=file_name,
+            digest=digest,
+            actor=actor,
+            source=source,
+            result=result,
+        )
+    return result
+
+
+def _keyed_lines(statement: Statement, account: str) -> list[tuple[str, Line]]:
+    """Return (key, line) pairs, each key once: the bank's reference or a hash."""
+    keyed: dict[str, Line] = {}
+    occurrences: dict[tuple, int] = {}
+    for line in statement.lines:
+        key = line.entry_reference[:200]
+        if not key:
+            identity = (line.booking_date, line.amount, line.payer_account, line.text)
+            occurrences[identity] = occurrences.get(identity, 0) + 1
+            key = stable_reference(account, line, occurrences[identity])
+        keyed.setdefault(key, line)
+    return list(keyed.items())
+
+
+def _import_one(
+    *,
+    statement: Statement,
+    bank_account: MarketplaceBankAccount,
+    file_name: str,
+    digest: str,
+    actor: User | None,
+    source: str,
+    result: ImportResult,
+) -> None:
+    account = compact_account(statement.account)
+    marketplace = bank_account.marketplace
+    with transaction.atomic():
+        MarketplaceBankAccount.objects.select_for_update().get(pk=bank_account.pk)
+        keyed = _keyed_lines(statement, account)
+        known: set[str] = set()
+        keys = [key for key, _line in keyed]
+        for start in range(0, len(keys), CHUNK):
+            known.update(
+                BankLine.objects.filter(
+                    account=account, entry_reference__in=keys[start : start + CHUNK]
+                ).values_list("entry_reference", flat=True)
+            )
+        new = [(key, line) for key, line in keyed if key not in known]
+        context = matching_context(marketplace, (line for _key, line in new))
+        decisions = [match_line(_facts(line), context) for _key, line in new]
+        resellers = _lock_resellers(
+            sorted({d.reseller_id for d in decisions if d.applies})
+        )
+        stored = BankStatement.objects.create(
+            marketplace=marketplace,
+            account=account,
+            format=statement.format,
+            bank_statement_id=statement.statement_id[:140],
+            file_name=file_name[:255],
+            file_sha256=digest,
+            line_count=len(keyed),
+            new_line_count=len(new),
+            imported_by=actor,
+            source=source,
+        )
+        rows = BankLine.objects.bulk_create(
+            BankLine(
+                statement=stored,
+                marketplace=marketplace,
+                account=account,
+                entry_reference=key,
+                booking_date=line.booking_date,
+                value_date=line.value_date,
+                amount=line.amount,
+                currency=line.currency.upper(),
+                payer_name=line.payer_name[:200],
+                payer_account=line.payer_account[:42],
+                text=line.text,
+                unmatched_reason="" if decision.applies else decision.reason,
+                match_detail=decision.detail[:500],
+            )
+            for (key, line), decision in zip(new, decisions, strict=True)
+        )
+        BankLineEvent.objects.bulk_create(
+            BankLineEvent(
+                line=row,
+                action=BankLineEvent.Action.QUEUED,
+                actor=actor,
+                source=source,
+                detail=f"{decision.reason} {decision.detail}".strip()[:500],
+            )
+            for row, decision in zip(rows, decisions, strict=True)
+            if not decision.applies
+        )
+        _apply(
+            resellers=resellers,
+            items=[
+                (row, decision)
+                for row, decision in zip(rows, decisions, strict=True)
+                if decision.applies
+            ],
+            actor=actor,
+            source=Source.BANK,
+            reason="",
+            action=BankLineEvent.Action.APPLIED,
+        )
+        applied = sum(1 for d in decisions if d.applies)
+    result.statements.append(stored)
+    result.lines += len(keyed)
+    result.new += len(new)
+    result.applied += applied
+    result.queued += len(new) - applied
+
+
+def _facts(line: Line) -> LineFacts:
+    return LineFacts(
+        amount=line.amount,
+        currency=line.currency.upper(),
+        text=line.text,
+        payer_account=line.payer_account,
+    )
+
+
+def _lock_resellers(ids: Sequence[int]) -> dict[int, Reseller]:
+    """Lock the resellers a statement pays, in id order (no deadlock)."""
+    return {pk: lock_reseller(pk) for pk in ids}
+
+
+def matching_context(marketplace: Marketplace, lines: Iterable[Line]) -> MatchContext:
+    """Return what the marketplace's ledger offers to match ``lines`` against."""
+    currencies = dict(
+        Reseller.objects.filter(marketplace=marketplace).values_list("id", "currency")
+    )
+    quoted: set[str] = set()
+    for line in lines:
+        quoted.update(creditor_reference_candidates(line.text)[0])
+    operation_rows = list(
+        Operation.objects.filter(
+            reseller__marketplace=marketplace,
+            status__in=OPEN_STATUSES,
+        )
+        .exclude(transfer_reference="")
+        .values_list("id", "reseller_id", "transfer_reference", "amount_left_open")
+    )
+    quoted_list = sorted(quoted)
+    for start in range(0, len(quoted_list), CHUNK):
+        operation_rows += list(
+            Operation.objects.filter(
+                reseller__marketplace=marketplace,
+                transfer_reference__in=quoted_list[start : start + CHUNK],
+            )
+            .exclude(status__in=OPEN_STATUSES)
+            .values_list("id", "reseller_id", "transfer_reference")
+        )
+    operations = [
+        OperationFact(
+            id=row[0],
+            reseller_id=row[1],
+            reference=row[2],
+            amount_open=row[3] if len(row) > 3 else ZERO,
+        )
+        for row in operation_rows
+    ]
+    documents = [
+        DocumentFact(id=pk, reseller_id=reseller_id, number=number, open_amount=open_)
+        for pk, reseller_id, number, open_ in Document.objects.filter(
+            marketplace=marketplace, kind__in=DEBIT_KINDS, open_amount__gt=0
+        ).values_list("id", "reseller_id", "number", "open_amount")
+        if useful_document_number(number)
+    ]
+    accounts = ResellerBankAccount.objects.filter(
+        reseller__marketplace=marketplace
+    ).values_list("iban", "reseller_id")
+    return MatchContext.build(
+        currencies=currencies,
+        operations=operations,
+        documents=documents,
+        accounts=accounts,
+    )
+
+
+def _apply(
+    *,
+    resellers: dict[int, Reseller],
+    items: Sequence[tuple[BankLine, Decision]],
+    actor: User | None,
+    source: str,
+    reason: str,
+    action: str,
+    idempotency_key: str | None = None,
+) -> None:
+    """Turn matched lines into payment documents and apply them, in bulk.
+
+    ``resellers`` are locked. Each line's money goes to its operations'
+    documents (oldest operation first), else to its named documents, by the
+    allocation policy; what is left stays as credit, which a prepaid account
+    applies at once. A statement's lines are written with a constant number
+    of queries (plus one per reseller), so large statements import quickly.
+    """
+    if not items:
+        return
+    now = timezone.now()
+    for line, decision in items:
+        if line.currency != resellers[decision.reseller_id].currency:
+            raise WrongCurrency()
+    wanted = {pk for _line, decision in items for pk in decision.operation_ids}
+    operations = {
+        op.pk: op
+        for op in Operation.objects.filter(pk__in=wanted, kind=Operation.Kind.PAYMENT)
+    }
+    groups: list[list[tuple[Operation, list[int]]]] = []
+    created: list[Operation] = []
+    for _line, decision in items:
+        found = sorted(
+            (
+                operations[pk]
+                for pk in decision.operation_ids
+                if pk in operations
+                and operations[pk].reseller_id == decision.reseller_id
+            ),
+            key=lambda op: op.pk,
+        )
+        if not found:
+            holder = Operation(
+                reseller_id=decision.reseller_id,
+                kind=Operation.Kind.PAYMENT,
+                status=Operation.Status.COMPLETED,
+                actor=actor,
+                source=Source.BANK,
+                reason=reason,
+                document_ids=sorted(decision.document_ids),
+                payment_method=Operation.PaymentMethod.BANK_TRANSFER,
+                completed_at=now,
+            )
+            created.append(holder)
+            found = [holder]
+        groups.append([(op, list(op.document_ids)) for op in found])
+    Operation.objects.bulk_create(created)
+    debits = _open_debits({pk for group in groups for _op, ids in group for pk in ids})
+    payments = Document.objects.bulk_create(
+        Document(
+            reseller_id=decision.reseller_id,
+            marketplace_id=line.marketplace_id,
+            kind=DocumentKind.PAYMENT,
+            number=f"BANK-{line.pk:08d}",
+            issue_date=line.booking_date,
+            total=line.amount,
+            open_amount=line.amount,
+            description=f"Bank transfer {line.payer_name}".strip()[:500],
+            source=Source.BANK,
+            operation=group[0][0],
+        )
+        for (line, decision), group in zip(items, groups, strict=True)
+    )
+    counts: dict[int, int] = {}
+    for payment in payments:
+        counts[payment.reseller_id] = counts.get(payment.reseller_id, 0) + 1
+    for reseller_id, count in counts.items():
+        Reseller.objects.filter(pk=reseller_id).update(
+            document_count=F("document_count") + count
+        )
+    allocations: list[Allocation] = []
+    touched_debits: dict[int, Document] = {}
+    touched_operations: dict[int, Operation] = {}
+    for (_line, decision), group, payment in zip(items, groups, payments, strict=True):
+        for operation, ids in group:
+            touched_operations[operation.pk] = operation
+            owned = [
+                debits[pk]
+                for pk in ids
+                if pk in debits and debits[pk].reseller_id == decision.reseller_id
+            ]
+            if not owned or payment.open_amount <= 0:
+                continue
+            for item in plan_allocations([open_item(payment)], map(open_item, owned)):
+                debit = debits[item.debit_id]
+                if item.amount <= 0 or item.amount > min(
+                    payment.open_amount, debit.open_amount
+                ):
+                    raise AssertionError(f"plan overspends: {item}")
+                payment.open_amount -= item.amount
+                debit.open_amount -= item.amount
+                touched_debits[debit.pk] = debit
+                allocations.append(
+                    Allocation(
+                        reseller_id=decision.reseller_id,
+                        credit=payment,
+                        debit=debit,
+                        amount=item.amount,
+                        operation=operation,
+                        created_by=actor,
+                    )
+                )
+    for operation in touched_operations.values():
+        left = sum(
+            (debits[pk].open_amount for pk in operation.document_ids if pk in debits),
+            ZERO,
+        )
+        operation.amount_left_open = left
+        if left == 0:
+            operation.status = Operation.Status.COMPLETED
+            operation.completed_at = operation.completed_at or now
+        else:
+            operation.status = Operation.Status.PARTLY_PAID
+    _update_rows(Document, [*touched_debits.values(), *payments], ["open_amount"])
+    Allocation.objects.bulk_create(allocations, batch_size=1000)
+    _update_rows(
+        Operation,
+        list(touched_operations.values()),
+        ["amount_left_open", "status", "completed_at"],
+    )
+    fields = ["state", "reseller_id", "payment_id", "operation_id", "match_method"]
+    fields += ["match_detail", "unmatched_reason"]
+    if action == BankLineEvent.Action.ASSIGNED:
+        fields += ["handled_by_id", "handled_reason", "handled_at"]
+    audit, events = [], []
+    for (line, decision), group, payment in zip(items, groups, payments, strict=True):
+        holder = group[0][0]
+        line.state = BankLine.State.APPLIED
+        line.reseller_id = decision.reseller_id
+        line.payment = payment
+        line.operation = holder
+        line.match_method = decision.method
+        line.match_detail = decision.detail[:500]
+        line.unmatched_reason = ""
+        line.handled_by = actor if action == BankLineEvent.Action.ASSIGNED else None
+        line.handled_reason = reason
+        line.handled_at = now
+        reseller = resellers[decision.reseller_id]
+        amount = format_money(line.amount, reseller.currency)
+        audit.append(
+            AuditEvent(
+                reseller=reseller,
+                action=AuditEvent.Action.BANK_TRANSFER_APPLIED,
+                actor=actor,
+                source=source,
+                reason=reason,
+                operation=holder,
+                document=payment,
+                amount=line.amount,
+                summary=(
+                    f"Bank transfer of {amount} ({line.entry_reference}) applied as "
+                    f"payment {payment.number}, matched by {decision.method} "
+                    f"{decision.detail}"
+                ).strip()[:500],
+            )
+        )
+        events.append(
+            BankLineEvent(
+                line=line,
+                action=action,
+                actor=actor,
+                source=source,
+                reason=reason,
+                detail=f"{decision.method} {decision.detail}".strip()[:500],
+                idempotency_key=idempotency_key,
+            )
+        )
+    _update_rows(BankLine, [line for line, _d in items], fields)
+    AuditEvent.objects.bulk_create(audit, batch_size=1000)
+    BankLineEvent.objects.bulk_create(events, batch_size=1000)
+    leftover = {p.reseller_id for p in payments if p.open_amount > 0}
+    for reseller_id in sorted(leftover):
+        if resellers[reseller_id].is_prepaid:
+            auto_apply(reseller=resellers[reseller_id], actor=actor, source=Source.BANK)
+
+
+def _update_rows(model, objects: Sequence, attnames: Sequence[str]) -> None:
+    """Write ``attnames`` of ``objects`` back, one prepared UPDATE for all rows.
+
+    Django's ``bulk_update`` builds one CASE expression per field and batch,
+    which costs seconds of Python for thousands of rows; an ``executemany`` of
+    one parameterised statement does the same work in milliseconds.
+    """
+    if not objects:
+        return
+    connection = transaction.get_connection()
+    quote = connection.ops.quote_name
+    fields = [model._meta.get_field(name.removesuffix("_id")) for name in attnames]
+    columns = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+    rows = [
+        [
+            field.get_db_prep_save(getattr(obj, field.attname), connection)
+            for field in fields
+        ]
+        + [obj.pk]
+        for obj in objects
+    ]
+    sql = f"UPDATE {table} SET {columns} WHERE {pk} = %s"  # noqa: S608 - names from _meta
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _open_debits(ids: set[int]) -> dict[int, Document]:
+    """Return the open invoices and debit memos among ``ids``, by id."""
+    found: dict[int, Document] = {}
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), CHUNK):
+        found.update(
+            (doc.pk, doc)
+            for doc in Document.objects.filter(
+                pk__in=ordered[start : start + CHUNK],
+                kind__in=DEBIT_KINDS,
+                open_amount__gt=0,
+            )
+        )
+    return found
+
+
+def _replayed(key: str) -> BankLine | None:
+    event = BankLineEvent.objects.filter(idempotency_key=key).first()
+    return BankLine.objects.get(pk=event.line_id) if event else None
+
+
+def assign_bank_line(
+    *,
+    line: BankLine,
+    reseller: Reseller,
+    document_ids: Iterable[int | str],
+    reason: str,
+    actor: User | None,
+    idempotency_key: str,
+) -> BankLine:
+    """Apply a queued line to ``reseller`` (and optionally its documents).
+
+    Replaying the same ``idempotency_key`` returns the line and does nothing.
+    """
+    reason = require_reason(reason)
+    key = clean_idempotency_key(idempotency_key, required=True)
+    actor = user_or_none(actor)
+    with transaction.atomic(durable=True):
+        locked = lock_reseller(reseller.pk)
+        replay = _replayed(key)
+        if replay is not None:
+            return replay
+        line = BankLine.objects.select_for_update().get(pk=line.pk)
+        if locked.marketplace_id != line.marketplace_id:
+            raise WrongMarketplace()
+        if line.state != BankLine.State.QUEUED:
+            raise BankLineNotQueued()
+        ids = _clean_ids(document_ids)
+        found = Document.objects.filter(
+            reseller=locked, pk__in=ids, kind__in=DEBIT_KINDS
+        ).count()
+        if found != len(ids):
+            raise DocumentNotFound()
+        decision = Decision(
+            reseller_id=locked.pk,
+            method=Method.AGENT,
+            document_ids=tuple(ids),
+            detail=getattr(actor, "username", "") or "",
+        )
+        _apply(
+            resellers={locked.pk: locked},
+            items=[(line, decision)],
+            actor=actor,
+            source=Source.CLASSIC_PANEL,
+            reason=reason,
+            action=BankLineEvent.Action.ASSIGNED,
+            idempotency_key=key,
+        )
+    return line
+
+
+def return_bank_line(
+    *, line: BankLine, reason: str, actor: User | None, idempotency_key: str
+) -> BankLine:
+    """Mark a queued line as returned to the payer; the ledger is not touched."""
+    reason = require_reason(reason)
+    key = clean_idempotency_key(idempotency_key, required=True)
+    actor = user_or_none(actor)
+    with transaction.atomic(durable=True):
+        line = BankLine.objects.select_for_update().get(pk=line.pk)
+        replay = _replayed(key)
+        if replay is not None:
+            return replay
+        if line.state != BankLine.State.QUEUED:
+            raise BankLineNotQueued()
+        line.state = BankLine.State.RETURNED
+        line.handled_by = actor
+        line.handled_reason = reason
+        line.handled_at = timezone.now()
+        line.save(update_fields=["state", "handled_by", "handled_reason", "handled_at"])
+        BankLineEvent.objects.create(
+            line=line,
+            action=BankLineEvent.Action.RETURNED,
+            actor=actor,
+            source=Source.CLASSIC_PANEL,
+            reason=reason,
+            idempotency_key=key,
+        )
+    return line
+
+
+def _clean_ids(values: Iterable[int | str]) -> list[int]:
+    ids = set()
+    for value in values or ():
+        try:
+            ids.add(int(str(value).strip()))
+        except ValueError as exc:
+            raise DocumentNotFound() from exc
+    return sorted(ids)

@@ -1,0 +1,241 @@
+"""The database fails at each write of a staff action or a payment.
+
+Each flow is driven through its panel, from the rendered page. A database
+error is raised at the 1st write to the ledger, then the 2nd, and so on,
+until the action gets through: every failed attempt answers with a clear
+message (never a 500) and leaves the ledger as it was, and the last
+attempt, the very same confirmation with the same key, completes it once.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from decimal import Decimal
+
+import pytest
+from django.db import DatabaseError
+from django.db.models import Model, QuerySet
+from django.test import Client
+from django.urls import reverse
+
+from billing import services
+from billing.models import (
+    Allocation,
+    AuditEvent,
+    CreditPolicy,
+    Document,
+    Operation,
+    PaymentModel,
+    Reversal,
+)
+from tests import factories
+from tests.classic_panel.conftest import LINK, MEMO, VIEW, staff
+from tests.html_forms import submit
+
+pytestmark = pytest.mark.django_db
+
+MAX_WRITES = 60
+
+
+class Fault:
+    """Raise a DatabaseError at the ``fail_at``-th write to a ledger table."""
+
+    def __init__(self, fail_at: int):
+        self.fail_at = fail_at
+        self.writes = 0
+        self.raised = False
+
+    def hit(self, model) -> None:
+        if model._meta.app_label != "billing":
+            return
+        self.writes += 1
+        if self.writes == self.fail_at:
+            self.raised = True
+            raise DatabaseError(f"injected fault at write {self.fail_at}")
+
+
+@contextmanager
+def failing_write(monkeypatch, fault: Fault):
+    originals = {
+        (Model, "save"): Model.save,
+        (QuerySet, "update"): QuerySet.update,
+        (QuerySet, "bulk_create"): QuerySet.bulk_create,
+        (QuerySet, "bulk_update"): QuerySet.bulk_update,
+        (QuerySet, "delete"): QuerySet.delete,
+    }
+
+    def wrap(owner, name, original):
+        def patched(self, *args, **kwargs):
+            fault.hit(self if owner is Model else self.model)
+            return original(self, *args, **kwargs)
+
+        return patched
+
+    with monkeypatch.context() as patch:
+        for (owner, name), original in originals.items():
+            patch.setattr(owner, name, wrap(owner, name, original))
+        yield fault
+
+
+def ledger_state() -> tuple:
+    return (
+        sorted(Document.objects.values_list("pk", "open_amount", "total")),
+        sorted(Allocation.objects.values_list("pk", "amount")),
+        Reversal.objects.count(),
+        sorted(Operation.objects.values_list("pk", "status")),
+        AuditEvent.objects.count(),
+    )
+
+
+def drive(monkeypatch, send, *, settled=None) -> tuple[int, object]:
+    """Send the same confirmation, failing at write 1, 2, ... until it passes.
+
+    ``settled`` says whether a state left by a failed attempt is allowed
+    (only a card payment waiting for its charge is); by default, a failed
+    attempt must leave the ledger exactly as it was. Returns how many
+    attempts failed and the final response.
+    """
+    before = ledger_state()
+    for fail_at in range(1, MAX_WRITES):
+        with failing_write(monkeypatch, Fault(fail_at)) as fault:
+            response = send()
+        if not fault.raised:
+            return fail_at - 1, response
+        assert response.status_code in (200, 503), (fail_at, response.status_code)
+        html = response.content.decode()
+        assert "could not be" in html, fail_at
+        assert 'role="alert"' in html, fail_at
+        if settled is None:
+            assert ledger_state() == before, fail_at
+        else:
+            assert settled(), fail_at
+    raise AssertionError("the action never completed")
+
+
+@pytest.fixture
+def shop(db):
+    de = factories.MarketplaceFactory(
+        code="DE", currency="EUR", term_credit_policy=CreditPolicy.SELF_SERVICE
+    )
+    reseller = factories.ResellerFactory(marketplace=de, name="Kunde GmbH")
+    agent = staff("support-de", [de], VIEW, LINK, MEMO)
+    client = Client()
+    client.force_login(agent)
+    return reseller, agent, client
+
+
+def fresh(document) -> Document:
+    return Document.objects.get(pk=document.pk)
+
+
+def test_link_fails_whole_at_each_write_and_the_retry_links_once(monkeypatch, shop):
+    reseller, _agent, client = shop
+    invoice = factories.post(reseller, "invoice", "100.00")
+    memo = factories.post(reseller, "credit_memo", "60.00")
+    entry = client.get(reverse("classic:link", args=[reseller.pk]))
+    review = submit(client, entry, fill={"amount": "25.00", "reason": "x"})
+    failed, done = drive(monkeypatch, lambda: submit(client, review))
+    assert failed >= 4  # operation, allocation, open amounts, audit
+    assert done.status_code == 302
+    assert Allocation.objects.count() == 1
+    assert fresh(invoice).open_amount == Decimal("75.00")
+    assert fresh(memo).open_amount == Decimal("35.00")
+
+
+def test_unlink_and_revert_fail_whole_at_each_write(monkeypatch, shop):
+    reseller, agent, client = shop
+    invoice = factories.post(reseller, "invoice", "100.00")
+    memo = factories.post(reseller, "credit_memo", "60.00")
+    first = services.link_documents(
+        credit=memo, debit=invoice, amount="20.00", actor=agent, reason="a"
+    )
+    second = services.link_documents(
+        credit=memo, debit=invoice, amount="30.00", actor=agent, reason="b"
+    )
+    page = client.get(reverse("classic:unlink", args=[reseller.pk, first.pk]))
+    failed, done = drive(
+        monkeypatch, lambda: submit(client, page, fill={"reason": "wrong"})
+    )
+    assert failed >= 3 and done.status_code == 302
+    assert Reversal.objects.filter(allocation=first).count() == 1
+    url = reverse("classic:revert", args=[reseller.pk, second.operation_id])
+    page = client.get(url)
+    failed, done = drive(
+        monkeypatch, lambda: submit(client, page, fill={"reason": "undo"})
+    )
+    assert failed >= 3 and done.status_code == 302
+    assert Operation.objects.filter(reverts=second.operation).count() == 1
+    assert fresh(invoice).open_amount == Decimal("100.00")
+    assert fresh(memo).open_amount == Decimal("60.00")
+
+
+def test_prepaid_credit_memo_fails_whole_at_each_write(monkeypatch, shop):
+    reseller, _agent, client = shop
+    reseller.payment_model = PaymentModel.PREPAID
+    reseller.save(update_fields=["payment_model"])
+    invoice = factories.post(reseller, "invoice", "40.00")
+    entry = client.get(reverse("classic:credit_memo", args=[reseller.pk]))
+    review = submit(client, entry, fill={"amount": "50.00", "reason": "goodwill"})
+    failed, done = drive(monkeypatch, lambda: submit(client, review))
+    # the memo, its count, its audit, the automatic application and its audit
+    assert failed >= 6 and done.status_code == 302
+    assert Document.objects.filter(kind="credit_memo").count() == 1
+    assert fresh(invoice).open_amount == 0
+
+
+def test_pay_with_credit_and_transfer_fails_whole_at_each_write(monkeypatch, db):
+    reseller = factories.ResellerFactory(
+        marketplace=factories.MarketplaceFactory(
+            term_credit_policy=CreditPolicy.SELF_SERVICE
+        )
+    )
+    invoice = factories.post(reseller, "invoice", "100.00")
+    factories.post(reseller, "credit_memo", "30.00")
+    client = Client()
+    client.force_login(factories.reseller_user(reseller))
+    preview = client.get(reverse("pay"), {"document": invoice.pk, "use_credit": "1"})
+    pay = reverse("pay")
+
+    def send():
+        return submit(
+            client, preview, action=pay, fill={"payment_method": "bank_transfer"}
+        )
+
+    failed, done = drive(monkeypatch, send)
+    assert failed >= 4 and done.status_code == 302, done.content.decode()
+    operation = Operation.objects.get(kind="payment")
+    assert operation.status == Operation.Status.AWAITING_TRANSFER
+    assert fresh(invoice).open_amount == Decimal("70.00")
+
+
+def test_card_payment_fails_at_each_write_and_the_retry_charges_once(monkeypatch, db):
+    reseller = factories.ResellerFactory(
+        marketplace=factories.MarketplaceFactory(
+            term_credit_policy=CreditPolicy.SELF_SERVICE
+        )
+    )
+    invoice = factories.post(reseller, "invoice", "100.00")
+    client = Client()
+    client.force_login(factories.reseller_user(reseller))
+    preview = client.get(reverse("pay"), {"document": invoice.pk})
+    pay = reverse("pay")
+
+    def waiting_for_its_charge() -> bool:
+        # The first step may be recorded; the charge, then, is not.
+        operations = list(Operation.objects.filter(kind="payment"))
+        return fresh(invoice).open_amount == Decimal("100.00") and all(
+            op.status == Operation.Status.CHARGING for op in operations
+        )
+
+    def send():
+        return submit(
+            client, preview, action=pay, fill={"card_number": "4242424242424242"}
+        )
+
+    failed, done = drive(monkeypatch, send, settled=waiting_for_its_charge)
+    assert failed >= 4 and done.status_code == 302, done.content.decode()
+    operation = Operation.objects.get(kind="payment")
+    assert operation.status == Operation.Status.COMPLETED
+    assert operation.amount_charged == Decimal("100.00")
+    assert Document.objects.filter(kind="payment").count() == 1
+    assert fresh(invoice).open_amount == 0
