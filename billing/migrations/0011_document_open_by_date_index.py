@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0008_audit_facts'),
+        ('billing', '0010_audit_event_actions'),
     ]
 
     operations = [
