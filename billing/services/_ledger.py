@@ -8,7 +8,6 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection
 from django.db.models import F, Q
 from django.utils import translation
 
@@ -165,25 +164,14 @@ def reverse_allocations(
 
 
 def set_open_amounts(reseller: Reseller, documents: Iterable[Document]) -> None:
-    """Store the documents' new open amounts in one statement.
+    """Store the documents' new open amounts, restricted to the reseller.
 
-    One ``UPDATE … FROM (VALUES …)`` joined on the id and restricted to the
-    reseller: cheaper to build and to run than a ``CASE`` per document, and it
-    stays on the reseller's shard.
+    The reseller's filter keeps the update on the reseller's shard (a plain
+    ``bulk_update`` addresses the rows by id alone).
     """
-    field = Document._meta.get_field("open_amount")
-    params: list[int] = []
-    for document in documents:
-        params += [document.pk, field.get_prep_value(document.open_amount)]
-    rows = ", ".join(["(%s, %s)"] * (len(params) // 2))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH new (id, open_amount) AS (VALUES {rows}) "  # noqa: S608 - placeholders only
-            'UPDATE "billing_document" SET "open_amount" = new.open_amount '
-            'FROM new WHERE "billing_document"."id" = new.id '
-            'AND "billing_document"."reseller_id" = %s',
-            [*params, reseller.pk],
-        )
+    Document.objects.filter(reseller=reseller).bulk_update(
+        list(documents), ["open_amount"]
+    )
 
 
 def active_allocations(**filters) -> list[Allocation]:
