@@ -46,7 +46,9 @@ def resellers_for_line(line: BankLine, query: str) -> list[Reseller]:
         return []
     resellers = Reseller.objects.filter(marketplace_id=line.marketplace_id)
     condition = Q(name__icontains=query)
-    if query.isdigit():
+    # An id is plain ASCII digits that fit a 64-bit key ("²" is a digit to
+    # str.isdigit, and a long run of nines overflows the column).
+    if query.isascii() and query.isdigit() and len(query) <= 18:
         condition |= Q(pk=int(query))
     compact = normalize(query)
     operation_owners = Operation.objects.filter(

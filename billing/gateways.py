@@ -61,6 +61,13 @@ class SandboxGateway:
     SUCCESS_CARD = "4242424242424242"
     DECLINED_CARD = "4000000000000002"
     UNAVAILABLE_CARD = "4000000000000119"
+    # The same test cards as tokens, the way a real gateway's card form hands
+    # them over: the reseller API takes tokens, never card numbers.
+    TOKENS = {
+        "tok_sandbox_success": SUCCESS_CARD,
+        "tok_sandbox_declined": DECLINED_CARD,
+        "tok_sandbox_unavailable": UNAVAILABLE_CARD,
+    }
 
     def charge(
         self,
@@ -74,7 +81,7 @@ class SandboxGateway:
         known = self.find_charge(idempotency_key=idempotency_key)
         if known is not None:
             return known
-        card = "".join(card_token.split())
+        card = self.TOKENS.get(card_token.strip()) or "".join(card_token.split())
         if card == self.UNAVAILABLE_CARD:
             raise GatewayUnavailable()
         if card == self.SUCCESS_CARD:

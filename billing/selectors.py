@@ -427,3 +427,72 @@ def allocations_for_reseller(reseller: Reseller) -> QuerySet[Allocation]:
     return Allocation.objects.filter(reseller=reseller).select_related(
         "credit", "debit", "operation", "created_by", "reversal", "reversal__actor"
     )
+
+
+# --- keyset pages (the reseller API) ----------------------------------------
+
+
+def documents_page_for_reseller(
+    reseller: Reseller,
+    *,
+    limit: int,
+    after: tuple[date, str, int] | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    issued_from: date | None = None,
+    issued_to: date | None = None,
+    due_from: date | None = None,
+    due_to: date | None = None,
+    overdue_on: date | None = None,
+) -> list[Document]:
+    """Return up to ``limit`` of the reseller's documents following ``after``.
+
+    The list is in its usual order (issue date, number, id) and read by keyset
+    from the (issue date, number, id) of the last row seen, so a deep page
+    costs what the first does and rows posted meanwhile neither repeat nor
+    shift a page. ``status`` is the status a reseller sees; ``overdue_on``
+    keeps unpaid documents due before that day.
+    """
+    condition = Q()
+    if kind:
+        condition &= Q(kind=kind)
+    if status:
+        condition &= status_filter(status, for_reseller=True)
+    if issued_from:
+        condition &= Q(issue_date__gte=issued_from)
+    if issued_to:
+        condition &= Q(issue_date__lte=issued_to)
+    if due_from:
+        condition &= Q(due_date__gte=due_from)
+    if due_to:
+        condition &= Q(due_date__lte=due_to)
+    if overdue_on:
+        condition &= Q(due_date__lt=overdue_on, open_amount__gt=0)
+    if after is not None:
+        issued, number, pk = after
+        # The first term alone is redundant; it lets the index on
+        # (reseller, issue date, number) start the scan at the cursor.
+        condition &= Q(issue_date__gte=issued) & (
+            Q(issue_date__gt=issued)
+            | Q(issue_date=issued, number__gt=number)
+            | Q(issue_date=issued, number=number, id__gt=pk)
+        )
+    return list(documents_for_reseller(reseller).filter(condition)[:limit])
+
+
+def receipts_page_for_reseller(
+    reseller: Reseller,
+    *,
+    kinds: tuple[str, ...],
+    limit: int,
+    after: tuple[date, int] | None = None,
+) -> list[Operation]:
+    """Return up to ``limit`` of the reseller's operations of ``kinds``, newest
+    first, following ``after`` (the created time and id of the last row seen)."""
+    operations = operations_for_reseller(reseller).filter(kind__in=kinds)
+    if after is not None:
+        created, pk = after
+        operations = operations.filter(
+            Q(created_at__lt=created) | Q(created_at=created, id__lt=pk)
+        )
+    return list(operations.order_by("-created_at", "-id")[:limit])

@@ -6,6 +6,9 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from billing.statements import MAX_STATEMENT_BYTES
+from panelkit.confirm import KEY_PATTERN
+
+EXPIRED = _("This form has expired; reload the page and try again.")
 
 
 class StatementUploadForm(forms.Form):
@@ -34,4 +37,9 @@ class LineActionForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("Kept in the audit trail."),
     )
-    key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    idempotency_key = forms.RegexField(
+        regex=KEY_PATTERN,
+        widget=forms.HiddenInput,
+        max_length=32,
+        error_messages={"invalid": EXPIRED, "required": EXPIRED},
+    )

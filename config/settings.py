@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "panelkit",
     "reseller_panel",
     "classic_panel",
+    "ninja",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -194,6 +196,15 @@ SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 # The payment gateway used to charge cards: a dotted path to a class that
 # implements billing.gateways.PaymentGateway. The sandbox is the default.
 PAYMENT_GATEWAY = env("PAYMENT_GATEWAY")
+
+# What ``manage.py seed_demo`` adds besides the ledger's own demo data.
+DEMO_EXTRAS = ["api.demo.seed_demo_api_key"]
+
+# The reseller API: requests allowed per API key in each window of seconds,
+# counted in the default cache (use a shared cache, e.g. Redis, when several
+# processes serve the API).
+API_RATE_LIMIT = env.int("API_RATE_LIMIT", default=120)
+API_RATE_WINDOW = env.int("API_RATE_WINDOW", default=60)
 
 # One JSON object a line on standard error, for every logger (Django's
 # request errors with their tracebacks included), each with the request id

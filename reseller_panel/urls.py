@@ -7,6 +7,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from reseller_panel import api_keys
 from reseller_panel.views import browse, pay
 
 urlpatterns = [
@@ -20,4 +21,6 @@ urlpatterns = [
     path("documents/", browse.documents, name="documents"),
     path("documents/<int:document_id>/", browse.document_detail, name="document"),
     path("help/paying-unpaid-invoices/", browse.help_paying, name="help_paying"),
+    path("api-keys/", api_keys.api_keys, name="api_keys"),
+    path("api-keys/<int:key_id>/revoke/", api_keys.revoke, name="revoke_api_key"),
 ]

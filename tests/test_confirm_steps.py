@@ -63,7 +63,7 @@ def test_link_confirms_from_the_rendered_review_page(desk, language):
     reseller, _prepaid, agent = desk
     typed, shown, _, _ = LANGUAGES[language]
     invoice = factories.post(reseller, "invoice", "100.00", number="INV-1")
-    memo = factories.post(reseller, "credit_memo", "60.00", number="CM-1")
+    memo = factories.post(reseller, "credit_memo", "60.00", number="CN-1")
     client = client_in(language, agent)
     form_page = client.get(reverse("classic:link", args=[reseller.pk]))
     review = submit(client, form_page, fill={"amount": typed, "reason": "Bitte"})
@@ -84,7 +84,7 @@ def test_link_change_shows_the_reviewed_amount_in_the_language(desk, language):
     reseller, _prepaid, agent = desk
     typed, _, _, _ = LANGUAGES[language]
     factories.post(reseller, "invoice", "100.00", number="INV-1")
-    factories.post(reseller, "credit_memo", "60.00", number="CM-1")
+    factories.post(reseller, "credit_memo", "60.00", number="CN-1")
     client = client_in(language, agent)
     form_page = client.get(reverse("classic:link", args=[reseller.pk]))
     review = submit(client, form_page, fill={"amount": typed, "reason": "x"})
@@ -140,7 +140,7 @@ def test_prepaid_credit_memo_review_says_what_is_applied_where(desk, language):
 def test_unlink_and_revert_confirm_from_the_rendered_page(desk, language):
     reseller, _prepaid, agent = desk
     invoice = factories.post(reseller, "invoice", "100.00", number="INV-1")
-    memo = factories.post(reseller, "credit_memo", "60.00", number="CM-1")
+    memo = factories.post(reseller, "credit_memo", "60.00", number="CN-1")
     first = services.link_documents(
         credit=memo, debit=invoice, amount="20.00", actor=agent, reason="a"
     )

@@ -21,8 +21,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing import services
-from billing.models import Allocation, AuditEvent, Document, Operation, Reversal
+from billing.models import (
+    Allocation,
+    AuditEvent,
+    BankLine,
+    Document,
+    Operation,
+    Reversal,
+)
 from tests import factories
+from tests.billing import bank
 from tests.classic_panel.conftest import LINK, MEMO, VIEW, staff
 from tests.html_forms import Form, forms_of
 
@@ -74,11 +82,16 @@ JUNK = NEVER_VALID + [
 
 def ledger_state() -> tuple:
     return (
-        sorted(Document.objects.values_list("pk", "open_amount", "total", "number")),
+        sorted(
+            Document.objects.values_list(
+                "pk", "open_amount", "total", "number", "held_at"
+            )
+        ),
         sorted(Allocation.objects.values_list("pk", "amount")),
         Reversal.objects.count(),
         Operation.objects.count(),
         AuditEvent.objects.count(),
+        sorted(BankLine.objects.values_list("pk", "state", "payment_id")),
     )
 
 
@@ -125,6 +138,7 @@ def dataset(db):
             "operation_id": allocation.operation_id,
             "allocation_id": allocation.pk,
         }
+    ids[mine.pk]["line_id"] = bank.queued_line(de).pk
     user = factories.reseller_user(mine, "kunde")
     foreign_ids = [
         str(pk)
@@ -289,8 +303,14 @@ def junk_check(client, action: str, form: Form, before: tuple):
         assert response.status_code < 500, (action, data)
         if post:
             # Junk is never accepted: the answer is the form with its errors,
-            # or the page saying why nothing happened.
-            assert response.status_code != 302, (action, data)
+            # or the page saying why nothing happened — there, or on the page
+            # a one-step action (post, then redirect) goes back to.
+            if response.status_code == 302:
+                response = client.get(response["Location"])
+                html = response.content.decode()
+                assert 'class="message message-error' in html, (action, data)
+                assert ledger_state() == before, (action, data)
+                return
             html = response.content.decode()
             assert 'role="alert"' in html or 'class="errorlist' in html, (
                 action,

@@ -21,7 +21,8 @@ PANELS = {"reseller_panel", "classic_panel"}
 FORBIDDEN = {
     "billing": {"panelkit", "api", *PANELS},
     "panelkit": {"api", *PANELS},
-    "reseller_panel": {"classic_panel", "api"},
+    # The reseller panel hosts the page where a reseller manages its API keys.
+    "reseller_panel": {"classic_panel"},
     "classic_panel": {"reseller_panel", "api"},
     "api": PANELS,
 }

@@ -29,6 +29,7 @@ PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|\{\w+\}")
 NBSP = "\N{NO-BREAK SPACE}"
 # Where the translated messages live (what ``makemessages`` reads).
 SOURCE_DIRS = (
+    "api",
     "billing",
     "classic_panel",
     "config",

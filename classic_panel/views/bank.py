@@ -9,8 +9,6 @@ finds the first result and changes nothing. Every POST redirects (PRG).
 
 from __future__ import annotations
 
-from uuid import uuid4
-
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -36,6 +34,8 @@ from billing.services.cash_application import (
 )
 from classic_panel.access import LINK_PERMISSION, classic_view
 from classic_panel.bank_forms import LineActionForm, StatementUploadForm
+from panelkit.confirm import new_key, posted_key
+from panelkit.fields import parse_id
 from panelkit.paging import paginate, query_without_page
 
 REASONS = {
@@ -168,22 +168,28 @@ def line_detail(request: HttpRequest, line_id: int) -> HttpResponse:
     return _line_page(request, line)
 
 
-def _line_page(request, line, *, form=None, error=None, status=200) -> HttpResponse:
+def _line_page(
+    request, line, *, form=None, return_form=None, error=None, status=200
+) -> HttpResponse:
     can_act = request.user.has_perm(LINK_PERMISSION) and (
         line.state == BankLine.State.QUEUED
     )
     query = request.GET.get("q", "")
     chosen = None
     reseller_id = request.GET.get("reseller") or request.POST.get("reseller")
-    if can_act and reseller_id and str(reseller_id).isdigit():
+    reseller_pk = parse_id(reseller_id)
+    if can_act and reseller_pk is not None:
         chosen = next(
             (
                 r
-                for r in resellers_for_line(line, str(reseller_id))
-                if r.pk == int(reseller_id)
+                for r in resellers_for_line(line, str(reseller_pk))
+                if r.pk == reseller_pk
             ),
             None,
         )
+    for posted in (form, return_form):
+        if posted is not None and posted.errors.get("idempotency_key") and not error:
+            error = posted.errors["idempotency_key"][0]
     response = render(
         request,
         "classic_panel/bank/line.html",
@@ -196,8 +202,9 @@ def _line_page(request, line, *, form=None, error=None, status=200) -> HttpRespo
             "candidates": resellers_for_line(line, query) if can_act else [],
             "chosen": chosen,
             "documents": list(open_debits_of(chosen)[:200]) if chosen else [],
-            "form": form or LineActionForm(initial={"key": uuid4().hex}),
-            "return_form": LineActionForm(initial={"key": uuid4().hex}),
+            "form": form or LineActionForm(initial={"idempotency_key": new_key()}),
+            "return_form": return_form
+            or LineActionForm(initial={"idempotency_key": new_key()}),
             "error": error,
         },
     )
@@ -205,7 +212,7 @@ def _line_page(request, line, *, form=None, error=None, status=200) -> HttpRespo
     return response
 
 
-def _replayed(request, key: str, line: BankLine) -> HttpResponse | None:
+def _replayed(request, key: str | None, line: BankLine) -> HttpResponse | None:
     """Return the redirect of an action already done with ``key``, if any."""
     if key and BankLineEvent.objects.filter(idempotency_key=key, line=line).exists():
         return redirect("classic:bank_line", line.pk)
@@ -217,7 +224,7 @@ def line_assign(request: HttpRequest, line_id: int) -> HttpResponse:
     line = _line_for(request.user, line_id)
     if request.method != "POST":
         return redirect("classic:bank_line", line.pk)
-    done = _replayed(request, request.POST.get("key", ""), line)
+    done = _replayed(request, posted_key(request.POST), line)
     if done is not None:
         return done
     form = LineActionForm(request.POST)
@@ -239,7 +246,7 @@ def line_assign(request: HttpRequest, line_id: int) -> HttpResponse:
             document_ids=request.POST.getlist("document"),
             reason=form.cleaned_data["reason"],
             actor=request.user,
-            idempotency_key=form.cleaned_data["key"],
+            idempotency_key=form.cleaned_data["idempotency_key"],
         )
     except BillingError as exc:
         return _line_page(request, line, form=form, error=exc.message, status=400)
@@ -254,20 +261,22 @@ def line_return(request: HttpRequest, line_id: int) -> HttpResponse:
     line = _line_for(request.user, line_id)
     if request.method != "POST":
         return redirect("classic:bank_line", line.pk)
-    done = _replayed(request, request.POST.get("key", ""), line)
+    done = _replayed(request, posted_key(request.POST), line)
     if done is not None:
         return done
     form = LineActionForm(request.POST)
     if not form.is_valid():
-        return _line_page(request, line, form=form, status=400)
+        return _line_page(request, line, return_form=form, status=400)
     try:
         return_bank_line(
             line=line,
             reason=form.cleaned_data["reason"],
             actor=request.user,
-            idempotency_key=form.cleaned_data["key"],
+            idempotency_key=form.cleaned_data["idempotency_key"],
         )
     except BillingError as exc:
-        return _line_page(request, line, form=form, error=exc.message, status=400)
+        return _line_page(
+            request, line, return_form=form, error=exc.message, status=400
+        )
     messages.success(request, _("The line is marked as returned to the payer."))
     return redirect("classic:bank_line", line.pk)

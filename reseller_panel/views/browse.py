@@ -13,8 +13,8 @@ from billing.models import DocumentKind, Operation
 from billing.references import format_reference
 from panelkit.filters import ResellerDocumentFilter, UnpaidDocumentFilter
 from panelkit.paging import document_page, paginate
+from panelkit.payee import payee_rows
 from reseller_panel.access import reseller_required
-from reseller_panel.bank import marketplace_bank_details
 from reseller_panel.presenters import aging_bars, receipt_lines
 from reseller_panel.views import render_page
 
@@ -78,7 +78,7 @@ def receipt(request: HttpRequest, operation_id: int) -> HttpResponse:
             "operation": operation,
             "allocations": allocations,
             "lines": receipt_lines(operation, allocations, documents),
-            "bank_rows": marketplace_bank_details(reseller),
+            "bank_rows": payee_rows(reseller),
             "transfer_reference": format_reference(operation.transfer_reference),
             "bank_lines": list(bank_lines_of_operation(operation)),
             "retry_ids": [doc.pk for doc in documents if doc.open_amount > 0],

@@ -386,7 +386,9 @@ def test_seed_demo_fills_the_unmatched_queue_once(db):
     call_command("seed_demo", verbosity=0)
     assert BankLine.objects.count() == 4
     assert set(BankLine.objects.values_list("state", flat=True)) == {"queued"}
-    assert set(
-        BankLine.objects.values_list("unmatched_reason", flat=True)
-    ) == {Reason.NO_REFERENCE, Reason.BAD_REFERENCE, Reason.ACCOUNT_NO_AMOUNT}
+    assert set(BankLine.objects.values_list("unmatched_reason", flat=True)) == {
+        Reason.NO_REFERENCE,
+        Reason.BAD_REFERENCE,
+        Reason.ACCOUNT_NO_AMOUNT,
+    }
     call_command("check_ledger", stdout=None)

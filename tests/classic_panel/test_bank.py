@@ -105,7 +105,11 @@ def test_viewer_sees_the_queue_but_cannot_act(world, viewer):
     html = page.content.decode()
     assert "No reference, no document number" in html
     assert reverse("classic:bank_assign", args=[line.pk]) not in html
-    payload = {"reason": "x", "key": "k", "reseller": world.de_reseller.pk}
+    payload = {
+        "reason": "x",
+        "idempotency_key": "0" * 32,
+        "reseller": world.de_reseller.pk,
+    }
     for name in ("bank_assign", "bank_return"):
         url = reverse(f"classic:{name}", args=[line.pk])
         assert viewer.post(url, payload).status_code == 403
@@ -130,7 +134,7 @@ def test_agent_assigns_a_line_from_the_queue(world, agent, language):
     )
     action = reverse("classic:bank_assign", args=[line.pk])
     fields = rendered_form(chosen, action)
-    assert fields["reseller"] == str(world.de_reseller.pk) and fields["key"]
+    assert fields["reseller"] == str(world.de_reseller.pk) and fields["idempotency_key"]
     payload = {**fields, "document": [world.invoice.pk], "reason": "Phoned in"}
     response = agent.post(action, payload, HTTP_ACCEPT_LANGUAGE=language)
     assert response.status_code == 302
@@ -167,7 +171,11 @@ def test_assign_without_reason_changes_nothing(world, agent):
 def test_agent_cannot_assign_to_a_reseller_of_another_marketplace(world, agent):
     line = bank.queued_line(world.de)
     action = reverse("classic:bank_assign", args=[line.pk])
-    payload = {"reseller": world.us_reseller.pk, "reason": "x", "key": "abc"}
+    payload = {
+        "reseller": world.us_reseller.pk,
+        "reason": "x",
+        "idempotency_key": "a" * 32,
+    }
     response = agent.post(action, payload)
     assert response.status_code == 400
     assert fresh_line(line).state == BankLine.State.QUEUED

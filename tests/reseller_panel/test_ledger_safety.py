@@ -11,6 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, reverse
 
+from api.keys import issue_api_key
 from billing.models import Allocation, AuditEvent, Document, Operation, Reversal
 from reseller_panel import urls as panel_urls
 from tests import factories
@@ -20,6 +21,7 @@ PANEL = Path(panel_urls.__file__).resolve().parent
 ALLOWED_VIEW_MODULES = {
     "reseller_panel.views.browse",
     "reseller_panel.views.pay",
+    "reseller_panel.api_keys",
     "django.contrib.auth.views",
 }
 LEDGER_WRITES = {
@@ -105,6 +107,12 @@ def world(db, term_reseller):
         "memo": memo,
         "operation_id": operation.pk,
         "document_id": later.pk,
+        # Another user's API key: revoking it answers 404.
+        "key_id": issue_api_key(
+            user=factories.reseller_user(term_reseller),
+            reseller=term_reseller,
+            name="k",
+        )[0].pk,
     }
 
 

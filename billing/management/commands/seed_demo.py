@@ -16,11 +16,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from billing import services
 from billing.models import (
@@ -263,6 +265,10 @@ class Command(BaseCommand):
             resellers.append(reseller)
         seed_bank(marketplaces, resellers)
         self._print_summary(resellers, today, tally, options["verbosity"])
+        # What other apps add to the demo (e.g. the reseller API's demo key),
+        # named in settings so the ledger imports none of them.
+        for extra in settings.DEMO_EXTRAS:
+            import_string(extra)()
 
     # --- reference data ------------------------------------------------------
 

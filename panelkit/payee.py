@@ -1,7 +1,8 @@
-"""Where resellers send bank transfers.
+"""Where resellers send bank transfers, as the panel and the API show it.
 
-The details come from the ``RESELLER_BANK_DETAILS`` setting (a mapping of
-currency code to details) when it is set; these placeholders serve otherwise.
+The account configured for the reseller's marketplace (in admin) is shown;
+without one, the ``RESELLER_BANK_DETAILS`` setting (a mapping of currency code
+to details) when it is set, and these placeholders otherwise.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def bank_details(currency: str) -> list[tuple[str, str]]:
     return [(str(LABELS.get(key, key)), value) for key, value in account.items()]
 
 
-def marketplace_bank_details(reseller) -> list[tuple[str, str]]:
+def payee_rows(reseller) -> list[tuple[str, str]]:
     """Return the rows of the account the reseller's marketplace is paid into.
 
     The account configured for the marketplace (in admin) wins; without one,

@@ -1,0 +1,165 @@
+"""Idempotency and credit over real HTTP: concurrent requests to a running
+server, each served by its own thread and database connection.
+
+The runs on PostgreSQL (``DATABASE_URL=postgres://…``, as CI's second pass does)
+race on row locks; on SQLite they race on its write lock. Either way one key
+makes one payment, and credit is never spent twice.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections import Counter
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.db.models import Sum
+
+from billing.models import Allocation, Document, Operation
+from tests.api.conftest import make_reseller, new_key
+from tests.billing.ledger_checks import assert_ledger_consistent
+from tests.factories import post
+
+REQUESTS = 20
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def call(url: str, key: str, body: dict, idempotency_key: str) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": idempotency_key,
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def all_at_once(tasks) -> list[tuple[int, dict]]:
+    barrier = threading.Barrier(len(tasks))
+    results: list = [None] * len(tasks)
+
+    def run(index, task):
+        try:
+            barrier.wait(timeout=30)
+            results[index] = task()
+        except Exception as exc:  # every outcome is checked by the test
+            results[index] = (0, {"error": repr(exc)})
+
+    threads = [threading.Thread(target=run, args=item) for item in enumerate(tasks)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a request hung"
+    return results
+
+
+@pytest.fixture
+def shared_ledger(db):
+    """Three invoices (300.00) and 250.00 of credit in two documents."""
+    reseller = make_reseller()
+    invoices = [
+        post(reseller, "invoice", "100.00", issue_date=date(2026, 1, day))
+        for day in (1, 2, 3)
+    ]
+    credits = [
+        post(reseller, "credit_memo", total, issue_date=date(2025, 12, day))
+        for day, total in ((1, "150.00"), (2, "100.00"))
+    ]
+    return reseller, invoices, credits
+
+
+def preview_body(live_server, key, invoices) -> dict:
+    request = urllib.request.Request(
+        f"{live_server.url}/api/v1/payments/preview",
+        data=json.dumps(
+            {"document_ids": [doc.pk for doc in invoices], "use_credit": True}
+        ).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        plan = json.loads(response.read())
+    return {
+        "document_ids": [doc.pk for doc in invoices],
+        "use_credit": True,
+        "payment_method": "bank_transfer",
+        "fingerprint": plan["fingerprint"],
+    }
+
+
+def test_concurrent_posts_with_one_idempotency_key_make_one_payment(
+    live_server, shared_ledger
+):
+    reseller, invoices, _credits = shared_ledger
+    key = new_key(reseller)
+    body = preview_body(live_server, key, invoices)
+    url = f"{live_server.url}/api/v1/payments"
+
+    results = all_at_once([lambda: call(url, key, body, "erp-batch-17")] * REQUESTS)
+
+    assert Counter(status for status, _body in results) == {201: REQUESTS}, results
+    assert len({answer["id"] for _status, answer in results}) == 1
+    assert Operation.objects.filter(reseller=reseller).count() == 1
+    assert results[0][1]["credit_applied"] == "250.00"
+    applied = Allocation.objects.filter(reseller=reseller).aggregate(s=Sum("amount"))
+    assert applied["s"] == Decimal("250.00")
+    assert_ledger_consistent(reseller)
+
+
+def test_concurrent_payments_with_20_keys_never_overspend_credit(
+    live_server, shared_ledger
+):
+    reseller, invoices, credits = shared_ledger
+    keys = [new_key(reseller, name=f"ERP {n}") for n in range(REQUESTS)]
+    seen = preview_body(live_server, keys[0], invoices)
+    url = f"{live_server.url}/api/v1/payments"
+
+    def task(n: int):
+        # Half confirm the plan they saw; half ask for one invoice each.
+        if n % 2 == 0:
+            return lambda: call(url, keys[n], seen, f"seen-{n}")
+        one = {**seen, "document_ids": [invoices[n % 3].pk], "fingerprint": None}
+        one["fingerprint"] = preview_body(live_server, keys[0], [invoices[n % 3]])[
+            "fingerprint"
+        ]
+        return lambda: call(url, keys[n], one, f"one-{n}")
+
+    results = all_at_once([task(n) for n in range(REQUESTS)])
+
+    statuses = Counter(status for status, _body in results)
+    assert set(statuses) <= {201, 409}, results
+    assert statuses[201] >= 1
+    refused = {answer["code"] for status, answer in results if status == 409}
+    assert refused <= {"stale_preview", "document_not_payable"}
+    assert sum(status == 201 for status, _ in results[0::2]) <= 1
+    for credit in credits:
+        credit.refresh_from_db()
+        given = Allocation.objects.filter(
+            credit=credit, reversal__isnull=True
+        ).aggregate(s=Sum("amount"))["s"] or Decimal(0)
+        assert given == credit.total - credit.open_amount <= credit.total
+    applied = sum(
+        (Decimal(body["credit_applied"]) for status, body in results if status == 201),
+        Decimal(0),
+    )
+    assert applied <= Decimal("250.00")
+    assert (
+        applied
+        == Allocation.objects.filter(reseller=reseller).aggregate(s=Sum("amount"))["s"]
+    )
+    assert Operation.objects.filter(reseller=reseller).count() == statuses[201]
+    assert all(doc.open_amount >= 0 for doc in Document.objects.all())
+    assert_ledger_consistent(reseller)
