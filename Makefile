@@ -27,7 +27,12 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Each product figure beside its reference (pgbench, COPY, a minimal view), on
+# PostgreSQL: DATABASE_URL's server, database <name>_bench (dropped and
+# recreated), else postgres://postgres@127.0.0.1:5432/perf_bench. Writes
+# BENCHMARKS.md and bench/results.json. BENCH_ARGS=--quick for a smoke run.
 bench: $(STAMP)
+	$(BIN)/python -m bench.harness $(BENCH_ARGS)
 	$(BIN)/pytest bench --benchmark-only -p no:randomly $(PYTEST_ARGS)
 
 lint: $(STAMP)

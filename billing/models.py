@@ -362,6 +362,15 @@ class Document(models.Model):
                 condition=Q(open_amount__gt=0),
                 name="document_reseller_open_idx",
             ),
+            # The same open documents in list order, carrying what the
+            # figures of what is owed sum: the Unpaid page and the summaries
+            # read them from the index alone, however long the paid history.
+            models.Index(
+                fields=["reseller", "issue_date", "number", "id"],
+                include=["kind", "open_amount", "due_date"],
+                condition=Q(open_amount__gt=0),
+                name="document_open_by_date_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -131,7 +131,7 @@ def apply_allocations(
                 created_by=actor,
             )
         )
-    Document.objects.bulk_update(list(touched.values()), ["open_amount"])
+    set_open_amounts(reseller, touched.values())
     return Allocation.objects.bulk_create(allocations)
 
 
@@ -150,7 +150,7 @@ def reverse_allocations(
         debit = touched.setdefault(allocation.debit_id, allocation.debit)
         credit.open_amount += allocation.amount
         debit.open_amount += allocation.amount
-    Document.objects.bulk_update(list(touched.values()), ["open_amount"])
+    set_open_amounts(reseller, touched.values())
     return Reversal.objects.bulk_create(
         Reversal(
             reseller=reseller,
@@ -160,6 +160,17 @@ def reverse_allocations(
             reason=reason,
         )
         for allocation in allocations
+    )
+
+
+def set_open_amounts(reseller: Reseller, documents: Iterable[Document]) -> None:
+    """Store the documents' new open amounts, restricted to the reseller.
+
+    The reseller's filter keeps the update on the reseller's shard (a plain
+    ``bulk_update`` addresses the rows by id alone).
+    """
+    Document.objects.filter(reseller=reseller).bulk_update(
+        list(documents), ["open_amount"]
     )
 
 

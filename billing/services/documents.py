@@ -218,7 +218,7 @@ def issue_credit_memo(
             reseller=reseller, key=key, kind=Operation.Kind.CREDIT_MEMO, digest=digest
         )
         if replay is not None:
-            return replay.created_documents.get()
+            return Document.objects.get(operation=replay, reseller=reseller)
         operation = Operation.objects.create(
             reseller=reseller,
             kind=Operation.Kind.CREDIT_MEMO,
@@ -291,5 +291,9 @@ def _create_locked(
     if reseller.is_prepaid and auto_apply(
         reseller=reseller, actor=actor, source=source
     ):
-        document.refresh_from_db(fields=["open_amount"])
+        document.open_amount = (
+            Document.objects.filter(reseller=reseller, pk=document.pk)
+            .values_list("open_amount", flat=True)
+            .get()
+        )
     return document

@@ -78,8 +78,10 @@ def link_documents(
             reseller=reseller, key=key, kind=Operation.Kind.LINK, digest=digest
         )
         if replay is not None:
-            return replay.allocations.get()
-        documents = Document.objects.in_bulk([credit.pk, debit.pk])
+            return Allocation.objects.get(operation=replay, reseller=reseller)
+        documents = Document.objects.filter(reseller=reseller).in_bulk(
+            [credit.pk, debit.pk]
+        )
         credit, debit = documents[credit.pk], documents[debit.pk]
         if credit.kind not in CREDIT_KINDS or debit.kind not in DEBIT_KINDS:
             raise WrongDocumentKind()
@@ -220,10 +222,10 @@ def revert_operation(
             # Its card charge may still add allocations, and an operation is
             # reverted once: wait for the charge's outcome.
             raise PaymentInProgress()
-        active = active_allocations(operation=target)
+        active = active_allocations(operation=target, reseller=reseller)
         if not active:
             raise NothingToRevert()
-        if Operation.objects.filter(reverts=target).exists():
+        if Operation.objects.filter(reverts=target, reseller=reseller).exists():
             # A card charge recorded after the revert added these allocations.
             raise NothingToRevert(
                 _("This operation was reverted already; unlink what remains.")

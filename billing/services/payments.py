@@ -167,7 +167,9 @@ def _start_payment(
     )
     if status == Operation.Status.AWAITING_TRANSFER:
         operation.transfer_reference = transfer_reference(operation)
-        operation.save(update_fields=["transfer_reference"])
+        Operation.objects.filter(pk=operation.pk, reseller=reseller).update(
+            transfer_reference=operation.transfer_reference
+        )
     documents = {**plan.credits, **{doc.pk: doc for doc in plan.documents}}
     apply_allocations(
         reseller=reseller,
@@ -233,6 +235,17 @@ def _gateway_key(operation: Operation) -> str:
     return f"{operation.reseller_id}:{operation.idempotency_key}"
 
 
+# What recording a charge's outcome changes on the payment operation.
+OUTCOME_FIELDS = (
+    "status",
+    "message",
+    "gateway_reference",
+    "completed_at",
+    "amount_charged",
+    "amount_left_open",
+)
+
+
 def _record_outcome(operation: Operation, result: ChargeResult) -> Operation:
     """Step 3, under the lock: record a charge or a decline, once.
 
@@ -241,7 +254,9 @@ def _record_outcome(operation: Operation, result: ChargeResult) -> Operation:
     """
     with transaction.atomic(durable=True):
         reseller = lock_reseller(operation.reseller_id)
-        operation = Operation.objects.select_related("reseller").get(pk=operation.pk)
+        operation = Operation.objects.select_related("reseller").get(
+            pk=operation.pk, reseller=reseller
+        )
         charging = operation.status == Operation.Status.CHARGING
         late_success = operation.status == Operation.Status.DECLINED and (
             result.succeeded and operation.amount_charged == 0
@@ -260,7 +275,9 @@ def _record_outcome(operation: Operation, result: ChargeResult) -> Operation:
             _record_charge(reseller, operation, selected)
         else:
             _record_decline(reseller, operation, selected, result.message)
-        operation.save()
+        Operation.objects.filter(pk=operation.pk, reseller=reseller).update(
+            **{name: getattr(operation, name) for name in OUTCOME_FIELDS}
+        )
     return operation
 
 

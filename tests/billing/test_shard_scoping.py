@@ -1,0 +1,549 @@
+"""Every write stays on one reseller's shard: checked on the SQL itself.
+
+The ledger is meant to be distributed by ``reseller_id`` (Citus, co-located
+tables; marketplaces and users as reference tables) without changing the
+services. That holds when every statement a service's transaction sends to a
+ledger table is restricted to the one reseller the transaction locked. These
+tests run each service, capture its SQL with ``CaptureQueriesContext`` and
+check every statement with :func:`scope_problems`:
+
+- the transaction's first statement locks one reseller row
+  (``"billing_reseller"."id" = N``, ``FOR UPDATE`` on PostgreSQL);
+- an ``INSERT`` into a ledger table gives ``reseller_id`` = N in every row;
+- in any other statement, each ledger table it names is restricted by
+  ``<table>."reseller_id" = N`` (the reseller table by ``"id" = N``), or is
+  joined by an equality to a table so restricted;
+- no other reseller id appears, and no ``OR`` can widen a restriction;
+- the one allowed exception is the check that a document number is free in
+  the marketplace (a constraint across resellers; BENCHMARKS.md says how it
+  maps onto a sharded database), and it may only read.
+
+Statements outside the transaction (the import resolving which reseller a
+row belongs to) must be reads.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.apps import apps
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from billing import services
+from billing.exceptions import GatewayUnavailable
+from billing.gateways import SandboxGateway
+from billing.locking import lock_reseller
+from billing.models import Allocation, Document, Operation
+from tests import factories
+
+# Rows of one reseller: distributed by reseller_id, co-located.
+LEDGER_TABLES = {
+    "billing_document",
+    "billing_allocation",
+    "billing_reversal",
+    "billing_operation",
+    "billing_auditevent",
+    "billing_resellermembership",
+    "billing_resellerbankaccount",
+}
+# The distribution root: its own id is the distribution key.
+RESELLER_TABLE = "billing_reseller"
+# Not distributed by reseller: reference tables copied to every node, and
+# the sandbox gateway's stand-in for a payment processor's own records.
+# The bank-line history is reached through its line; it has to gain the
+# line's marketplace_id before the bank tables are sharded (BENCHMARKS.md).
+NOT_LEDGER_TABLES = {
+    "billing_marketplace",
+    "billing_sandboxcharge",
+    "billing_banklineevent",
+}
+# Numbering shared by the resellers of one marketplace: the constraint across
+# resellers (BENCHMARKS.md says how it maps onto shards). A statement on them
+# must stay in the locked reseller's marketplace.
+# Bank statements and their lines belong to a marketplace until a line is
+# matched to a reseller (the unmatched queue spans resellers by nature).
+MARKETPLACE_TABLES = {
+    "billing_numbersequence",
+    "billing_marketplacebankaccount",
+    "billing_bankstatement",
+    "billing_bankline",
+}
+
+TABLE = re.compile(
+    r'\b(?:FROM|JOIN|INTO|UPDATE)\s+"(billing_\w+)"(?:\s+(?:AS\s+)?("?\w+"?))?',
+    re.IGNORECASE,
+)
+NOT_ALIAS = {
+    "ON", "WHERE", "SET", "INNER", "LEFT", "RIGHT", "OUTER", "FULL", "CROSS",
+    "JOIN", "LIMIT", "ORDER", "GROUP", "VALUES", "FOR", "RETURNING", "WHEN",
+    "HAVING", "UNION", "OFFSET", "USING",
+}  # fmt: skip
+EQUALS_JOIN = re.compile(r'("?\w+"?)\."\w+"\s*=\s*\(?("?\w+"?)\."\w+"')
+RESELLER_VALUE = re.compile(r'"reseller_id"\s*(?:=|IN\s*\()\s*\'?(\d+)')
+ROOT_VALUE = re.compile(r'"billing_reseller"\."id"\s*(?:=|IN\s*\()\s*\'?(\d+)')
+NUMBER_MATCH = re.compile(r'"billing_document"\."number"(::text)?\s*(=|LIKE)')
+SAVEPOINT = re.compile(r"^\s*(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO)", re.I)
+
+
+@dataclass
+class Statement:
+    sql: str
+    in_transaction: bool
+
+
+def scope_problems(statement: str, reseller_id: int, marketplace_id: int) -> str:
+    """Return why ``statement`` could reach past reseller ``reseller_id`` ("")."""
+    refs = _table_refs(statement)
+    ledger = {alias: table for alias, table in refs if table not in NOT_LEDGER_TABLES}
+    unknown = set(ledger.values()) - LEDGER_TABLES - {RESELLER_TABLE}
+    unknown -= MARKETPLACE_TABLES
+    if unknown:
+        return f"names tables not classified as ledger or reference: {unknown}"
+    if not ledger:
+        return ""
+    if set(ledger.values()) <= MARKETPLACE_TABLES:
+        return _marketplace_problems(statement, marketplace_id)
+    mentioned = set(RESELLER_VALUE.findall(statement))
+    mentioned |= set(ROOT_VALUE.findall(statement))
+    if mentioned - {str(reseller_id)}:
+        return f"names other resellers: {sorted(mentioned - {str(reseller_id)})}"
+    if re.search(r"\sOR\s", _outside_strings(statement)):
+        return "an OR could widen the restriction"
+    if statement.lstrip().upper().startswith("INSERT"):
+        return _insert_problems(statement, reseller_id)
+    if _is_number_check(statement, ledger, marketplace_id):
+        return ""
+    restricted = {
+        alias
+        for alias, table in ledger.items()
+        if _restricts(statement, alias, table, reseller_id)
+    }
+    joins = EQUALS_JOIN.findall(_outside_strings(statement))
+    grew = True
+    while grew:
+        grew = False
+        for left, right in joins:
+            for a, b in ((left, right), (right, left)):
+                if a in restricted and b in ledger and b not in restricted:
+                    restricted.add(b)
+                    grew = True
+    loose = sorted(ledger[a] for a in ledger if a not in restricted)
+    return f"not restricted to the reseller: {loose}" if loose else ""
+
+
+def _marketplace_problems(statement: str, marketplace_id: int) -> str:
+    if statement.lstrip().upper().startswith("INSERT"):
+        return _insert_problems(statement, marketplace_id, key="marketplace_id")
+    pattern = rf'"marketplace_id"\s*=\s*{marketplace_id}\b'
+    if re.search(pattern, statement) is None or re.search(
+        r"\sOR\s", _outside_strings(statement)
+    ):
+        return "numbering not restricted to the reseller's marketplace"
+    return ""
+
+
+def _table_refs(statement: str) -> list[tuple[str, str]]:
+    refs = []
+    for table, alias in TABLE.findall(_outside_strings(statement)):
+        if not alias or alias.strip('"').upper() in NOT_ALIAS:
+            alias = f'"{table}"'
+        refs.append((alias, table))
+    return refs
+
+
+def _restricts(statement: str, alias: str, table: str, reseller_id: int) -> bool:
+    column = '"id"' if table == RESELLER_TABLE else '"reseller_id"'
+    pattern = rf"{re.escape(alias)}\.{column}\s*(?:=|IN\s*\()\s*'?{reseller_id}\b"
+    return re.search(pattern, statement) is not None
+
+
+def _is_number_check(statement: str, ledger: dict, marketplace_id: int) -> bool:
+    """Is this the read that a document number is free in the marketplace?"""
+    return (
+        statement.lstrip().upper().startswith("SELECT")
+        and set(ledger.values()) == {"billing_document"}
+        and re.search(rf'"marketplace_id"\s*=\s*{marketplace_id}\b', statement)
+        is not None
+        and re.search(NUMBER_MATCH, statement) is not None
+    )
+
+
+def _insert_problems(statement: str, owner: int, key: str = "reseller_id") -> str:
+    match = re.match(
+        r'\s*INSERT (?:OR \w+ )?INTO "(\w+)"\s*\(([^)]*)\)\s*VALUES\s*(.*)',
+        statement,
+        re.S,
+    )
+    if match is None:
+        return "an INSERT without a column list and VALUES"
+    table, columns, rest = match.groups()
+    names = [name.strip().strip('"') for name in columns.split(",")]
+    key = "id" if table == RESELLER_TABLE else key
+    if key not in names:
+        return f"INSERT INTO {table} without {key}"
+    position = names.index(key)
+    rows = _value_rows(rest)
+    if not rows:
+        return "an INSERT whose rows cannot be read"
+    for row in rows:
+        value = re.sub(r"::\w+$", "", row[position].strip()).strip("'")
+        if value != str(owner):
+            return f"INSERT INTO {table} with {key} = {row[position]}"
+    return ""
+
+
+def _value_rows(text: str) -> list[list[str]]:
+    """Split ``(a, 'b, c'), (d, e) RETURNING …`` into rows of values."""
+    rows: list[list[str]] = []
+    depth, quoted, current, row = 0, False, "", []
+    for char in text:
+        if quoted:
+            current += char
+            if char == "'":
+                quoted = False  # a doubled '' re-opens on the next char
+            continue
+        if char == "'":
+            quoted = True
+            current += char
+        elif char == "(":
+            depth += 1
+            if depth > 1:
+                current += char
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                row.append(current)
+                rows.append(row)
+                current, row = "", []
+            else:
+                current += char
+        elif char == "," and depth == 1:
+            row.append(current)
+            current = ""
+        elif depth >= 1:
+            current += char
+        elif char.isalpha():
+            break  # RETURNING, ON CONFLICT: past the rows
+    return rows
+
+
+def _names_ledger(statement: str) -> bool:
+    return any(table not in NOT_LEDGER_TABLES for _, table in _table_refs(statement))
+
+
+def _outside_strings(statement: str) -> str:
+    return re.sub(r"'(?:[^']|'')*'", "''", statement)
+
+
+class Capture:
+    """Capture a service call's SQL, and which of it ran in its transaction."""
+
+    def __init__(self) -> None:
+        self.depths: list[int] = []
+
+    def __call__(self, execute, sql, params, many, context):
+        self.depths.append(len(connection.atomic_blocks))
+        return execute(sql, params, many, context)
+
+    def __enter__(self) -> Capture:
+        self.base = len(connection.atomic_blocks)
+        self.queries = CaptureQueriesContext(connection)
+        self.queries.__enter__()
+        self.wrapper = connection.execute_wrapper(self)
+        self.wrapper.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wrapper.__exit__(*exc)
+        self.queries.__exit__(*exc)
+
+    @property
+    def statements(self) -> list[Statement]:
+        sqls = [q["sql"] for q in self.queries.captured_queries]
+        assert len(sqls) == len(self.depths)
+        return [
+            Statement(sql, depth > self.base)
+            for sql, depth in zip(sqls, self.depths, strict=True)
+            if not SAVEPOINT.match(sql)
+        ]
+
+    def transactions(self) -> list[list[str]]:
+        """Return the SQL of each transaction that touched the ledger."""
+        groups: list[list[str]] = []
+        previous = False
+        for statement in self.statements:
+            if statement.in_transaction and not previous:
+                groups.append([])
+            if statement.in_transaction:
+                groups[-1].append(statement.sql)
+            previous = statement.in_transaction
+        return [group for group in groups if any(map(_names_ledger, group))]
+
+
+def assert_scoped_to(capture: Capture, reseller) -> None:
+    """Assert every transaction locked ``reseller`` first and stayed on it."""
+    transactions = capture.transactions()
+    assert transactions, "the service ran no transaction"
+    for statements in transactions:
+        lock = statements[0]
+        assert re.search(r'FROM "billing_reseller"', lock), lock
+        assert re.search(rf'"billing_reseller"\."id" = {reseller.pk}\b', lock), lock
+        if connection.vendor == "postgresql":
+            assert "FOR UPDATE" in lock, lock
+        problems = [
+            f"{why}:\n  {sql}"
+            for sql in statements
+            if (why := scope_problems(sql, reseller.pk, reseller.marketplace_id))
+        ]
+        assert not problems, "\n".join(problems)
+    outside = [s.sql for s in capture.statements if not s.in_transaction]
+    writes = [sql for sql in outside if not sql.lstrip().upper().startswith("SELECT")]
+    assert not writes, f"writes outside the reseller's transaction: {writes}"
+
+
+# --- the checker itself ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sql", "problem"),
+    [
+        ('SELECT * FROM "billing_document" WHERE "billing_document"."id" = 9', "not"),
+        (
+            'SELECT * FROM "billing_document" WHERE '
+            '"billing_document"."reseller_id" = 7',
+            "",
+        ),
+        (
+            'SELECT * FROM "billing_document" WHERE '
+            '"billing_document"."reseller_id" = 8',
+            "other resellers",
+        ),
+        (
+            'SELECT * FROM "billing_document" WHERE ("billing_document"."reseller_id"'
+            ' = 7 OR "billing_document"."id" = 3)',
+            "OR",
+        ),
+        (
+            'SELECT * FROM "billing_allocation" INNER JOIN "billing_document" ON '
+            '("billing_allocation"."credit_id" = "billing_document"."id") WHERE '
+            '"billing_allocation"."reseller_id" = 7',
+            "",
+        ),
+        (
+            'SELECT * FROM "billing_allocation" INNER JOIN "billing_document" T3 ON '
+            '("billing_allocation"."credit_id" = T3."id") WHERE T3."id" = 4',
+            "not restricted",
+        ),
+        (
+            'UPDATE "billing_document" SET "open_amount" = 1 WHERE '
+            '"billing_document"."id" IN (1, 2)',
+            "not restricted",
+        ),
+        (
+            'INSERT INTO "billing_auditevent" ("reseller_id", "summary") VALUES '
+            "(7, 'a, (b)'), (7, 'c') RETURNING \"billing_auditevent\".\"id\"",
+            "",
+        ),
+        (
+            'INSERT INTO "billing_auditevent" ("reseller_id", "summary") VALUES '
+            "(7, 'x'), (8, 'y')",
+            "reseller_id = 8",
+        ),
+        (
+            'SELECT 1 AS "a" FROM "billing_document" WHERE '
+            '("billing_document"."marketplace_id" = 3 AND '
+            '"billing_document"."number" = \'INV-1\') LIMIT 1',
+            "",
+        ),
+        ('SELECT * FROM "billing_marketplace" WHERE "id" = 3', ""),
+        ('SELECT * FROM "billing_statementline"', "not classified"),
+        (
+            'INSERT OR IGNORE INTO "billing_numbersequence" ("marketplace_id", '
+            '"series", "last") VALUES (3, \'CM-2026\', 0)',
+            "",
+        ),
+        (
+            'UPDATE "billing_numbersequence" SET "last" = 1 WHERE '
+            '"billing_numbersequence"."marketplace_id" = 4',
+            "marketplace",
+        ),
+    ],
+)
+def test_scope_checker_tells_restricted_from_loose_statements(sql, problem):
+    found = scope_problems(sql, reseller_id=7, marketplace_id=3)
+    assert (problem in found) if problem else found == ""
+    assert bool(found) == bool(problem)
+
+
+def test_every_ledger_table_carries_its_reseller():
+    models = apps.get_app_config("billing").get_models()
+    tables = {model._meta.db_table: model for model in models}
+    unclassified = set(tables) - LEDGER_TABLES - NOT_LEDGER_TABLES - {RESELLER_TABLE}
+    unclassified -= MARKETPLACE_TABLES
+    assert not unclassified, (
+        f"classify {unclassified} here: a ledger table (with a reseller) or a "
+        "reference table"
+    )
+    for table in LEDGER_TABLES:
+        field = tables[table]._meta.get_field("reseller")
+        assert field.column == "reseller_id" and not field.null, table
+    for table in MARKETPLACE_TABLES:
+        field = tables[table]._meta.get_field("marketplace")
+        assert field.column == "marketplace_id" and not field.null, table
+
+
+# --- every service -----------------------------------------------------------------
+
+
+@pytest.fixture
+def term(term_reseller):
+    return term_reseller
+
+
+@pytest.fixture
+def other(term):
+    """Another reseller of the same marketplace, with documents of its own."""
+    other = factories.ResellerFactory(marketplace=term.marketplace)
+    factories.post(other, "invoice", "10.00")
+    factories.post(other, "credit_memo", "5.00")
+    return other
+
+
+def test_paying_from_credit_stays_on_the_reseller(term, other):
+    factories.post(term, "credit_memo", "50.00")
+    invoice = factories.post(term, "invoice", "30.00")
+    with Capture() as capture:
+        factories.pay(term, [invoice], idempotency_key="k1")
+    assert_scoped_to(capture, term)
+    with Capture() as replay:
+        factories.pay(term, [invoice], idempotency_key="k1")
+    assert_scoped_to(replay, term)
+
+
+def test_paying_by_card_stays_on_the_reseller(term, other):
+    factories.post(term, "credit_memo", "5.00")
+    invoice = factories.post(term, "invoice", "30.00")
+    with Capture() as capture:
+        factories.pay(
+            term,
+            [invoice],
+            payment_method="card",
+            card_token=SandboxGateway.SUCCESS_CARD,
+        )
+    # Two ledger transactions around the gateway call (the sandbox gateway's
+    # own record of the charge is not ledger).
+    assert len(capture.transactions()) == 2
+    assert_scoped_to(capture, term)
+
+
+def test_settling_a_card_payment_stays_on_the_reseller(term, other):
+    invoice = factories.post(term, "invoice", "30.00")
+    with pytest.raises(GatewayUnavailable):
+        factories.pay(
+            term,
+            [invoice],
+            payment_method="card",
+            card_token=SandboxGateway.UNAVAILABLE_CARD,
+        )
+    operation = Operation.objects.get(reseller=term, kind=Operation.Kind.PAYMENT)
+    with Capture() as capture:
+        services.settle_payment(operation=operation)
+    assert_scoped_to(capture, term)
+
+
+def test_link_unlink_and_revert_stay_on_the_reseller(term, other, staff_user):
+    memo = factories.post(term, "credit_memo", "50.00")
+    invoice = factories.post(term, "invoice", "30.00")
+    with Capture() as capture:
+        allocation = services.link_documents(
+            credit=memo,
+            debit=invoice,
+            amount="10.00",
+            actor=staff_user,
+            reason="agreed",
+            idempotency_key="link-1",
+        )
+    assert_scoped_to(capture, term)
+    with Capture() as replay:
+        services.link_documents(
+            credit=memo,
+            debit=invoice,
+            amount="10.00",
+            actor=staff_user,
+            reason="agreed",
+            idempotency_key="link-1",
+        )
+    assert_scoped_to(replay, term)
+    with Capture() as capture:
+        services.unlink_allocation(
+            allocation=allocation, actor=staff_user, reason="wrong"
+        )
+    assert_scoped_to(capture, term)
+
+    payment = factories.pay(term, [invoice])
+    with Capture() as capture:
+        services.revert_operation(operation=payment, actor=staff_user, reason="undo")
+    assert_scoped_to(capture, term)
+    assert not Allocation.objects.filter(operation=payment, reversal__isnull=True)
+
+
+def test_posting_with_automatic_application_stays_on_the_reseller(
+    prepaid_reseller, staff_user
+):
+    factories.ResellerFactory(marketplace=prepaid_reseller.marketplace)
+    factories.post(prepaid_reseller, "credit_memo", "50.00")
+    with Capture() as capture:
+        invoice = factories.post(prepaid_reseller, "invoice", "30.00")
+    assert invoice.open_amount == 0  # the credit was applied automatically
+    assert_scoped_to(capture, prepaid_reseller)
+    with Capture() as capture:
+        services.issue_credit_memo(
+            reseller=prepaid_reseller,
+            amount="5.00",
+            reason="goodwill",
+            actor=staff_user,
+            idempotency_key="cm-1",
+        )
+    assert_scoped_to(capture, prepaid_reseller)
+    with Capture() as replay:
+        services.issue_credit_memo(
+            reseller=prepaid_reseller,
+            amount="5.00",
+            reason="goodwill",
+            actor=staff_user,
+            idempotency_key="cm-1",
+        )
+    assert_scoped_to(replay, prepaid_reseller)
+
+
+def test_importing_a_document_stays_on_its_reseller(term, other, tmp_path: Path):
+    path = tmp_path / "documents.csv"
+    path.write_text(
+        "marketplace,reseller,kind,number,issue_date,due_date,total,currency,"
+        "description\n"
+        f"{term.marketplace.code},{term.pk},invoice,UP-1,2026-01-01,2026-01-31,"
+        f"12.50,{term.currency},upstream\n"
+    )
+    with Capture() as capture:
+        call_command(
+            "import_documents", str(path), stdout=StringIO(), stderr=StringIO()
+        )
+    assert_scoped_to(capture, term)
+    assert term.documents.get(number="UP-1").total == Decimal("12.50")
+
+
+def test_a_statement_past_the_reseller_is_caught(term, other):
+    """The checker is not blind: reading another reseller's row is reported."""
+    with Capture() as capture:
+        with transaction.atomic():
+            lock_reseller(term.pk)
+            list(Document.objects.filter(reseller=other))
+    with pytest.raises(AssertionError, match="other resellers"):
+        assert_scoped_to(capture, term)
