@@ -264,7 +264,7 @@ def create_payment(
             actor=request.auth.user,
             # The audit trail knows the API caller by its user and key; the
             # ledger has no separate source for the API yet.
-            source=Source.RESELLER_PANEL,
+            source=Source.API,
         )
     except GatewayUnavailable:
         # The payment exists and waits for its charge: the same key finishes it.

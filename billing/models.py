@@ -50,6 +50,7 @@ class Source(models.TextChoices):
     GATEWAY = "gateway", _("Payment gateway")
     SYSTEM = "system", _("System")
     BANK = "bank", _("Bank statement")
+    API = "api", _("Reseller API")
 
 
 def _require_supported_currency(currency: str) -> None:

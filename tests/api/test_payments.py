@@ -10,7 +10,7 @@ import pytest
 
 from api.models import PaymentRequest
 from billing import services
-from billing.models import Allocation, Document, Operation
+from billing.models import Allocation, AuditEvent, Document, Operation
 from tests import factories
 from tests.api.conftest import API, post_json
 from tests.factories import post
@@ -121,6 +121,22 @@ def test_paying_applies_the_credit_and_leaves_a_transfer_to_make(
     assert [p["id"] for p in client.get(f"{API}/payments").json()["items"]] == [
         body["id"]
     ]
+
+
+def test_a_payment_through_the_api_is_audited_as_coming_from_it(
+    term_reseller, client_for, ledger
+):
+    older, newer, _credit = ledger
+    client = client_for(term_reseller)
+    plan = preview(client, [older, newer]).json()
+
+    body = pay(client, payment_body(plan)).json()
+
+    operation = Operation.objects.get(pk=body["id"])
+    assert operation.source == "api"
+    events = AuditEvent.objects.filter(operation=operation)
+    assert events.exists()
+    assert set(events.values_list("source", flat=True)) == {"api"}
 
 
 def test_a_replay_returns_the_first_result_and_pays_nothing_more(
