@@ -4,4 +4,4 @@ lists (security.W021) is the domain owner's decision."""
 
 from config.settings import *  # noqa: F403
 
-SILENCED_SYSTEM_CHECKS = ["security.W021"]
+SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "security.W021"]  # noqa: F405
