@@ -42,13 +42,14 @@ from billing.models import (
 )
 
 ZERO = Decimal(0)
-User = AbstractBaseUser | AnonymousUser
+# The user of a request: signed in or not (an anonymous user sees nothing).
+RequestUser = AbstractBaseUser | AnonymousUser
 
 
 # --- who sees what -----------------------------------------------------------
 
 
-def reseller_for_user(user: User) -> Reseller | None:
+def reseller_for_user(user: RequestUser) -> Reseller | None:
     """Return the reseller account a reseller-panel user belongs to, or None."""
     if not user.is_authenticated:
         return None
@@ -59,7 +60,7 @@ def reseller_for_user(user: User) -> Reseller | None:
     )
 
 
-def marketplaces_for_staff(user: User) -> QuerySet[Marketplace]:
+def marketplaces_for_staff(user: RequestUser) -> QuerySet[Marketplace]:
     """Return the marketplaces a classic-panel user works on (all for superusers)."""
     if not user.is_authenticated or not user.is_active:
         return Marketplace.objects.none()
@@ -68,7 +69,7 @@ def marketplaces_for_staff(user: User) -> QuerySet[Marketplace]:
     return Marketplace.objects.filter(staff=user)
 
 
-def resellers_for_staff(user: User) -> QuerySet[Reseller]:
+def resellers_for_staff(user: RequestUser) -> QuerySet[Reseller]:
     """Return the resellers of the staff user's marketplaces."""
     return Reseller.objects.select_related("marketplace").filter(
         marketplace__in=marketplaces_for_staff(user)
@@ -413,7 +414,7 @@ def _aging_condition(today: date, low: int | None, high: int | None) -> Q:
 # --- classic panel: staff-scoped lookups -------------------------------------
 
 
-def reseller_for_staff(user: User, reseller_id: int) -> Reseller:
+def reseller_for_staff(user: RequestUser, reseller_id: int) -> Reseller:
     """Return the reseller if it is in one of the staff user's marketplaces.
 
     Raise ``Reseller.DoesNotExist`` otherwise, so a reseller out of scope

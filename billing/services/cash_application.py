@@ -60,8 +60,8 @@ from billing.references import (
     creditor_reference_candidates,
     useful_document_number,
 )
-from billing.services._ledger import (
-    User,
+from billing.services.ledger_steps import (
+    Actor,
     auto_apply,
     clean_idempotency_key,
     require_reason,
@@ -132,7 +132,7 @@ def import_statement(
     *,
     data: bytes,
     file_name: str,
-    actor: User | None,
+    actor: Actor | None,
     source: str,
     marketplace_ids: Iterable[int] | None = None,
 ) -> ImportResult:
@@ -195,7 +195,7 @@ def _import_one(
     bank_account: MarketplaceBankAccount,
     file_name: str,
     digest: str,
-    actor: User | None,
+    actor: Actor | None,
     source: str,
     result: ImportResult,
 ) -> None:
@@ -350,7 +350,7 @@ def _apply(
     *,
     resellers: dict[int, Reseller],
     items: Sequence[tuple[BankLine, Decision]],
-    actor: User | None,
+    actor: Actor | None,
     source: str,
     reason: str,
     action: str,
@@ -586,7 +586,7 @@ def assign_bank_line(
     reseller: Reseller,
     document_ids: Iterable[int | str],
     reason: str,
-    actor: User | None,
+    actor: Actor | None,
     idempotency_key: str,
 ) -> BankLine:
     """Apply a queued line to ``reseller`` (and optionally its documents).
@@ -631,7 +631,7 @@ def assign_bank_line(
 
 
 def return_bank_line(
-    *, line: BankLine, reason: str, actor: User | None, idempotency_key: str
+    *, line: BankLine, reason: str, actor: Actor | None, idempotency_key: str
 ) -> BankLine:
     """Mark a queued line as returned to the payer; the ledger is not touched."""
     reason = require_reason(reason)

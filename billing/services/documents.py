@@ -24,18 +24,18 @@ from billing.models import (
     Source,
 )
 from billing.money import parse_amount
-from billing.services._ledger import (
-    User,
+from billing.services._numbers import credit_memo_number, refuse_reserved_number
+from billing.services.ledger_steps import (
+    Actor,
     auto_apply,
     clean_idempotency_key,
     create_document,
-    record,
+    record_audit_event,
     replayed_operation,
     request_hash,
     require_reason,
     user_or_none,
 )
-from billing.services._numbers import credit_memo_number, refuse_reserved_number
 
 MAX_NUMBER_LENGTH = 64
 
@@ -111,7 +111,7 @@ def post_document(
     issue_date: date,
     due_date: date | None = None,
     description: str = "",
-    actor: User | None = None,
+    actor: Actor | None = None,
     source: str = Source.SYSTEM,
 ) -> Document:
     """Add a document to the reseller's ledger, fully open.
@@ -143,7 +143,7 @@ def post_documents(
     *,
     reseller_ids: Iterable[int],
     batches: Iterable[Sequence[NewDocument]],
-    actor: User | None = None,
+    actor: Actor | None = None,
     source: str = Source.IMPORT,
 ) -> int:
     """Post many documents in one transaction: all of them, or none.
@@ -173,7 +173,7 @@ def post_documents(
 
 
 def _post_locked(
-    reseller: Reseller, new: NewDocument, *, actor: User | None, source: str
+    reseller: Reseller, new: NewDocument, *, actor: Actor | None, source: str
 ) -> Document:
     return _create_locked(
         reseller=reseller,
@@ -193,7 +193,7 @@ def issue_credit_memo(
     reseller: Reseller,
     amount: Decimal | str | int,
     reason: str,
-    actor: User,
+    actor: Actor,
     issue_date: date | None = None,
     source: str = Source.CLASSIC_PANEL,
     idempotency_key: str | None = None,
@@ -255,7 +255,7 @@ def _create_locked(
     issue_date: date,
     due_date: date | None,
     description: str,
-    actor: User | None,
+    actor: Actor | None,
     source: str,
     action: str = AuditEvent.Action.DOCUMENT_POSTED,
     reason: str = "",
@@ -277,7 +277,7 @@ def _create_locked(
         source=source,
         operation=operation,
     )
-    record(
+    record_audit_event(
         reseller=reseller,
         action=action,
         actor=actor,

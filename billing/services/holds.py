@@ -15,10 +15,10 @@ from django.utils import timezone
 from billing.exceptions import DocumentNotFound, NotHoldable
 from billing.locking import lock_reseller
 from billing.models import DEBIT_KINDS, AuditEvent, Document, Source
-from billing.services._ledger import (
-    User,
+from billing.services.ledger_steps import (
+    Actor,
     auto_apply,
-    record,
+    record_audit_event,
     require_reason,
     user_or_none,
 )
@@ -28,7 +28,7 @@ def hold_document(
     *,
     document: Document,
     reason: str,
-    actor: User | None,
+    actor: Actor | None,
     source: str = Source.CLASSIC_PANEL,
 ) -> Document:
     """Put a debit document on hold while it is disputed; return it."""
@@ -45,7 +45,7 @@ def hold_document(
         document.held_by = actor
         document.hold_reason = reason
         document.save(update_fields=["held_at", "held_by", "hold_reason"])
-        record(
+        record_audit_event(
             reseller=reseller,
             action=AuditEvent.Action.DOCUMENT_HELD,
             actor=actor,
@@ -62,7 +62,7 @@ def release_hold(
     *,
     document: Document,
     reason: str,
-    actor: User | None,
+    actor: Actor | None,
     source: str = Source.CLASSIC_PANEL,
 ) -> Document:
     """Release a dispute hold; a prepaid account's credit then applies to it."""
@@ -77,7 +77,7 @@ def release_hold(
         document.held_by = None
         document.hold_reason = ""
         document.save(update_fields=["held_at", "held_by", "hold_reason"])
-        record(
+        record_audit_event(
             reseller=reseller,
             action=AuditEvent.Action.HOLD_RELEASED,
             actor=actor,

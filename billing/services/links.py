@@ -30,12 +30,12 @@ from billing.models import (
     Source,
 )
 from billing.money import parse_amount
-from billing.services._ledger import (
-    User,
+from billing.services.ledger_steps import (
+    Actor,
     active_allocations,
     apply_allocations,
     clean_idempotency_key,
-    record,
+    record_audit_event,
     replayed_operation,
     request_hash,
     require_reason,
@@ -55,7 +55,7 @@ def link_documents(
     credit: Document,
     debit: Document,
     amount: Decimal | str | int,
-    actor: User,
+    actor: Actor,
     reason: str,
     source: str = Source.CLASSIC_PANEL,
     idempotency_key: str | None = None,
@@ -109,7 +109,7 @@ def link_documents(
             documents=documents,
             actor=actor,
         )
-        record(
+        record_audit_event(
             reseller=reseller,
             action=AuditEvent.Action.DOCUMENTS_LINKED,
             actor=actor,
@@ -130,7 +130,7 @@ def link_documents(
 def unlink_allocation(
     *,
     allocation: Allocation,
-    actor: User,
+    actor: Actor,
     reason: str,
     source: str = Source.CLASSIC_PANEL,
     idempotency_key: str | None = None,
@@ -172,7 +172,7 @@ def unlink_allocation(
             actor=actor,
             reason=reason,
         )
-        record(
+        record_audit_event(
             reseller=reseller,
             action=AuditEvent.Action.ALLOCATION_UNLINKED,
             actor=actor,
@@ -193,7 +193,7 @@ def unlink_allocation(
 def revert_operation(
     *,
     operation: Operation,
-    actor: User,
+    actor: Actor,
     reason: str,
     source: str = Source.CLASSIC_PANEL,
     idempotency_key: str | None = None,
@@ -249,7 +249,7 @@ def revert_operation(
             reason=reason,
         )
         total = sum((a.amount for a in active), Decimal(0))
-        record(
+        record_audit_event(
             reseller=reseller,
             action=AuditEvent.Action.OPERATION_REVERTED,
             actor=actor,

@@ -51,18 +51,18 @@ from billing.payment_plan import (
     plan_payment,
 )
 from billing.references import creditor_reference
-from billing.services._ledger import (
-    User,
+from billing.services._numbers import card_payment_number
+from billing.services.ledger_steps import (
+    Actor,
     apply_allocations,
     auto_apply,
     clean_idempotency_key,
     create_document,
-    record,
+    record_audit_event,
     replayed_operation,
     request_hash,
     user_or_none,
 )
-from billing.services._numbers import card_payment_number
 
 # How long a card charge may stay unanswered before it is settled by asking
 # the gateway (``settle_payments``); longer than the gateway's own time-out.
@@ -76,7 +76,7 @@ def pay_documents(
     use_credit: bool,
     payment_method: str,
     idempotency_key: str,
-    actor: User | None,
+    actor: Actor | None,
     fingerprint: str | None = None,
     card_token: str | None = None,
     source: str = Source.RESELLER_PANEL,
@@ -125,7 +125,7 @@ def _start_payment(
     payment_method: str,
     key: str,
     digest: str,
-    actor: User | None,
+    actor: Actor | None,
     fingerprint: str | None,
     card_token: str | None,
     source: str,
@@ -179,7 +179,7 @@ def _start_payment(
         actor=actor,
     )
     numbers = [doc.number for doc in plan.documents]
-    record(
+    record_audit_event(
         reseller=reseller,
         action=AuditEvent.Action.PAYMENT_STARTED,
         actor=actor,
@@ -290,7 +290,7 @@ def _record_decline(
     operation.status = Operation.Status.DECLINED
     operation.message = message
     operation.amount_left_open = sum((doc.open_amount for doc in selected), ZERO)
-    record(
+    record_audit_event(
         reseller=reseller,
         action=AuditEvent.Action.PAYMENT_DECLINED,
         actor=operation.actor,
@@ -328,7 +328,7 @@ def _record_charge(
     operation.status = Operation.Status.COMPLETED
     operation.amount_charged = amount
     operation.amount_left_open = sum((doc.open_amount for doc in selected), ZERO)
-    record(
+    record_audit_event(
         reseller=reseller,
         action=AuditEvent.Action.PAYMENT_CHARGED,
         actor=operation.actor,

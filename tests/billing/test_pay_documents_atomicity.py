@@ -16,7 +16,7 @@ from billing.models import (
     DocumentKind,
     Operation,
 )
-from billing.services import _ledger, payments
+from billing.services import ledger_steps, payments
 from tests.billing.ledger_checks import (
     assert_ledger_consistent,
     ledger_snapshot,
@@ -183,8 +183,8 @@ def test_failure_after_credit_was_applied_rolls_the_payment_back(
     before = ledger_snapshot(term_reseller)
     monkeypatch.setattr(
         payments,
-        "record",
-        fail_on(AuditEvent.Action.PAYMENT_STARTED, payments.record),
+        "record_audit_event",
+        fail_on(AuditEvent.Action.PAYMENT_STARTED, payments.record_audit_event),
     )
 
     with pytest.raises(RuntimeError):
@@ -202,9 +202,11 @@ def test_failure_recording_a_successful_charge_leaves_no_partial_allocation(
     post(term_reseller, "credit_memo", "30.00", issue_date=date(2025, 12, 1))
     first = post(term_reseller, "invoice", "100.00")
     second = post(term_reseller, "invoice", "50.00", issue_date=date(2026, 1, 2))
-    real_record = payments.record
+    real_record = payments.record_audit_event
     monkeypatch.setattr(
-        payments, "record", fail_on(AuditEvent.Action.PAYMENT_CHARGED, real_record)
+        payments,
+        "record_audit_event",
+        fail_on(AuditEvent.Action.PAYMENT_CHARGED, real_record),
     )
 
     with pytest.raises(RuntimeError):
@@ -226,7 +228,7 @@ def test_failure_recording_a_successful_charge_leaves_no_partial_allocation(
     assert Allocation.objects.count() == 1
     assert_ledger_consistent(term_reseller)
 
-    monkeypatch.setattr(payments, "record", real_record)
+    monkeypatch.setattr(payments, "record_audit_event", real_record)
     finished = pay(
         term_reseller,
         [first, second],
@@ -251,7 +253,7 @@ def test_failed_automatic_application_rolls_the_posting_back(
     post(prepaid_reseller, "invoice", "80.00", issue_date=date(2026, 1, 2))
     before = ledger_snapshot(prepaid_reseller)
     calls = []
-    real_record = _ledger.record
+    real_record = ledger_steps.record_audit_event
 
     def record_then_fail(**kwargs):
         calls.append(kwargs["action"])
@@ -259,7 +261,7 @@ def test_failed_automatic_application_rolls_the_posting_back(
             raise RuntimeError("second write fails")
         return real_record(**kwargs)
 
-    monkeypatch.setattr(_ledger, "record", record_then_fail)
+    monkeypatch.setattr(ledger_steps, "record_audit_event", record_then_fail)
 
     with pytest.raises(RuntimeError):
         post(prepaid_reseller, "credit_memo", "100.00", number="MEMO-FAIL")

@@ -11,7 +11,7 @@ from billing import services
 from billing.exceptions import GatewayUnavailable, NothingToRevert
 from billing.gateways import SandboxGateway
 from billing.models import Document, DocumentKind, Operation
-from billing.services._ledger import active_allocations
+from billing.services.ledger_steps import active_allocations
 from tests.billing.ledger_checks import assert_ledger_consistent, open_amount
 from tests.factories import pay, post
 

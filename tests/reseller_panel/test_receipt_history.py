@@ -10,7 +10,7 @@ from billing import services
 from billing.exceptions import GatewayUnavailable
 from billing.gateways import SandboxGateway
 from billing.models import Operation
-from billing.services._ledger import active_allocations
+from billing.services.ledger_steps import active_allocations
 from tests import factories
 from tests.factories import pay, post
 

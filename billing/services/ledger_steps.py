@@ -29,7 +29,8 @@ from billing.models import (
 )
 from billing.payment_plan import auto_apply_plan
 
-User = AbstractBaseUser
+# Who acts: a signed-in user (support, a reseller's user) or None for the system.
+Actor = AbstractBaseUser
 MAX_KEY_LENGTH = 64
 
 
@@ -90,7 +91,7 @@ def require_reason(reason: str) -> str:
     return reason
 
 
-def user_or_none(actor: User | None) -> User | None:
+def user_or_none(actor: Actor | None) -> Actor | None:
     """Return ``actor`` if it is a saved user (anonymous users record as None)."""
     return actor if actor is not None and getattr(actor, "pk", None) else None
 
@@ -101,7 +102,7 @@ def apply_allocations(
     operation: Operation,
     planned: Sequence[PlannedAllocation],
     documents: dict[int, Document],
-    actor: User | None,
+    actor: Actor | None,
 ) -> list[Allocation]:
     """Record the planned allocations and lower both open amounts.
 
@@ -140,7 +141,7 @@ def reverse_allocations(
     reseller: Reseller,
     operation: Operation,
     allocations: Sequence[Allocation],
-    actor: User | None,
+    actor: Actor | None,
     reason: str,
 ) -> list[Reversal]:
     """Unlink ``allocations`` (loaded with their documents under the lock)."""
@@ -184,7 +185,7 @@ def active_allocations(**filters) -> list[Allocation]:
 
 
 def auto_apply(
-    *, reseller: Reseller, actor: User | None, source: str
+    *, reseller: Reseller, actor: Actor | None, source: str
 ) -> Operation | None:
     """Apply the reseller's open credit to its open debits, by the policy.
 
@@ -210,7 +211,7 @@ def auto_apply(
         documents=documents,
         actor=actor,
     )
-    record(
+    record_audit_event(
         reseller=reseller,
         action=AuditEvent.Action.CREDIT_APPLIED,
         actor=actor,
@@ -225,11 +226,11 @@ def auto_apply(
     return operation
 
 
-def record(
+def record_audit_event(
     *,
     reseller: Reseller,
     action: str,
-    actor: User | None,
+    actor: Actor | None,
     source: str,
     facts: dict[str, object] | None = None,
     summary: str = "",
