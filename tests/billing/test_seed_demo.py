@@ -22,6 +22,7 @@ from billing.models import (
     Reseller,
     ResellerMembership,
     Reversal,
+    Source,
 )
 from billing.selectors import account_summary, reseller_for_user
 
@@ -253,3 +254,30 @@ def test_summary_lists_the_demo_logins(db):
     for username in ("acme", "bolt", "cobalt", "delta", "support-us", "operator"):
         assert username in out
     assert "demo-password" in out
+
+
+def test_the_demo_statement_to_upload_pays_cobalts_debit_memo(seeded):
+    """The README's statement to upload by hand is matched by document number."""
+    from pathlib import Path
+
+    from billing.services.cash_application import import_statement
+
+    statement = (
+        Path(__file__).resolve().parents[2]
+        / "billing"
+        / "demo"
+        / "statement-de-to-upload.xml"
+    )
+    memo = Document.objects.get(number="DM-DE-2026-0003")
+    assert memo.open_amount == Decimal("310.00")
+
+    import_statement(
+        data=statement.read_bytes(),
+        file_name=statement.name,
+        actor=None,
+        source=Source.BANK,
+    )
+
+    memo.refresh_from_db()
+    assert memo.open_amount == 0
+    assert memo.reseller.name == "Cobalt Systems"
