@@ -4,14 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0010_audit_event_actions'),
+        ("billing", "0010_audit_event_actions"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='document',
-            index=models.Index(condition=models.Q(('open_amount__gt', 0)), fields=['reseller', 'issue_date', 'number', 'id'], include=('kind', 'open_amount', 'due_date'), name='document_open_by_date_idx'),
+            model_name="document",
+            index=models.Index(
+                condition=models.Q(("open_amount__gt", 0)),
+                fields=["reseller", "issue_date", "number", "id"],
+                include=("kind", "open_amount", "due_date"),
+                name="document_open_by_date_idx",
+            ),
         ),
     ]
