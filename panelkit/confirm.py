@@ -43,6 +43,10 @@ NOT_WRITTEN = _(
     "confirm again in a moment."
 )
 KEY_PATTERN = re.compile(r"[0-9a-f]{32}")
+KEY_USED = _(
+    "This confirmation was already used with other values; nothing more was "
+    "changed. Check the values and confirm again."
+)
 
 
 def new_key() -> str:
@@ -123,19 +127,24 @@ class ConfirmedAction:
             )
         done = operations_for_reseller(self.reseller).filter(idempotency_key=key)
         first = done.first()
+        form = self.form(data)
+        valid = form.is_valid()
         if first is not None:
             if first.kind != self.kind:
-                form = self.form(data)
-                form.is_valid()
-                return self.page(
-                    form, key=new_key(), error=str(IdempotencyKeyReused.message)
-                )
-            return self.result(first)
-        form = self.form(data)
-        if not form.is_valid():
+                return self.page(form, key=new_key(), error=str(KEY_USED))
+            if not valid:
+                # Today's balances may refuse what was confirmed then (the
+                # credit is used up by that very link): the first result
+                # stands.
+                return self.result(first)
+            # Otherwise the ledger itself replays the first result, or
+            # refuses the key when the values differ from the first time.
+        elif not valid:
             return self.page(form, key=key, error=None)
         try:
             operation = self.perform(form, key)
+        except IdempotencyKeyReused:
+            return self.page(form, key=new_key(), error=str(KEY_USED))
         except BillingError as exc:
             return self.page(form, key=key, error=str(exc.message))
         except DatabaseError:

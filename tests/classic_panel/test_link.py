@@ -251,3 +251,17 @@ def test_a_long_list_of_open_documents_says_how_to_reach_the_rest(
     assert f'<option value="{newer[1].pk}" selected>' in html
     response = agent.post(link_url(world), payload(world, amount="-1"))
     assert "Only the 2 oldest are listed." in response.content.decode()
+
+
+def test_a_used_confirmation_with_edited_values_changes_nothing_more(world, agent):
+    """The ledger, not the page, decides what a replay is: the same key with
+    another amount is refused, and the first link stays the only one."""
+    page = review(agent, world, amount="25.00")
+    assert confirm(agent, page).status_code == 302
+    state = ledger_state()
+
+    edited = submit(agent, page, button="Confirm link", fill={"amount": "30.00"})
+
+    html = edited.content.decode()
+    assert "already used with other values" in html
+    assert ledger_state() == state

@@ -163,8 +163,12 @@ def test_revert_a_payment_restores_every_document(world, payment):
     assert (revert.reverts_id, revert.actor) == (payment.pk, admin)
     # A second revert is refused with the ledger's message; nothing changes.
     before = ledger_state()
-    again = press(client, url, "Revert operation", "again", page=page)
+    again = press(client, url, "Revert operation", "Reseller disagrees", page=page)
     assert again.status_code == 302  # the same confirmation: the first result
+    assert ledger_state() == before
+    # The same key with another reason is not a replay: refused, nothing more.
+    edited = press(client, url, "Revert operation", "again", page=page)
+    assert "already used with other values" in edited.content.decode()
     assert ledger_state() == before
     stale_tab = client.get(url)
     assert "Revert operation" not in stale_tab.content.decode()
