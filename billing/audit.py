@@ -126,6 +126,16 @@ def _released(facts: Facts) -> str:
     return _("Hold on %(number)s released") % {"number": facts["number"]}
 
 
+def _bank_transfer(facts: Facts) -> str:
+    return _(
+        "Bank transfer of %(amount)s (%(reference)s) applied as payment %(number)s"
+    ) % {
+        "amount": _money(facts),
+        "reference": facts["reference"],
+        "number": facts["number"],
+    }
+
+
 SENTENCES: dict[str, Callable[[Facts], str]] = {
     Action.DOCUMENT_POSTED: _posted,
     Action.CREDIT_MEMO_ISSUED: _posted,
@@ -138,4 +148,5 @@ SENTENCES: dict[str, Callable[[Facts], str]] = {
     Action.OPERATION_REVERTED: _reverted,
     Action.DOCUMENT_HELD: _held,
     Action.HOLD_RELEASED: _released,
+    Action.BANK_TRANSFER_APPLIED: _bank_transfer,
 }

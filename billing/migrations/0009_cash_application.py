@@ -7,166 +7,498 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0008_audit_facts'),
+        ("billing", "0008_audit_facts"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('document_posted', 'Document posted'), ('credit_memo_issued', 'Credit memo issued'), ('credit_applied', 'Credit applied automatically'), ('payment_started', 'Payment submitted'), ('payment_charged', 'Card charged'), ('payment_declined', 'Card declined'), ('documents_linked', 'Documents linked'), ('allocation_unlinked', 'Allocation unlinked'), ('operation_reverted', 'Operation reverted'), ('bank_transfer_applied', 'Bank transfer applied')], max_length=30),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("document_posted", "Document posted"),
+                    ("credit_memo_issued", "Credit memo issued"),
+                    ("credit_applied", "Credit applied automatically"),
+                    ("payment_started", "Payment submitted"),
+                    ("payment_charged", "Card charged"),
+                    ("payment_declined", "Card declined"),
+                    ("documents_linked", "Documents linked"),
+                    ("allocation_unlinked", "Allocation unlinked"),
+                    ("operation_reverted", "Operation reverted"),
+                    ("bank_transfer_applied", "Bank transfer applied"),
+                ],
+                max_length=30,
+            ),
         ),
         migrations.AlterField(
-            model_name='auditevent',
-            name='source',
-            field=models.CharField(choices=[('reseller_panel', 'Reseller panel'), ('classic_panel', 'Classic panel'), ('admin', 'Django admin'), ('import', 'Import'), ('gateway', 'Payment gateway'), ('system', 'System'), ('bank', 'Bank statement')], max_length=20),
+            model_name="auditevent",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("reseller_panel", "Reseller panel"),
+                    ("classic_panel", "Classic panel"),
+                    ("admin", "Django admin"),
+                    ("import", "Import"),
+                    ("gateway", "Payment gateway"),
+                    ("system", "System"),
+                    ("bank", "Bank statement"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='document',
-            name='source',
-            field=models.CharField(choices=[('reseller_panel', 'Reseller panel'), ('classic_panel', 'Classic panel'), ('admin', 'Django admin'), ('import', 'Import'), ('gateway', 'Payment gateway'), ('system', 'System'), ('bank', 'Bank statement')], max_length=20),
+            model_name="document",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("reseller_panel", "Reseller panel"),
+                    ("classic_panel", "Classic panel"),
+                    ("admin", "Django admin"),
+                    ("import", "Import"),
+                    ("gateway", "Payment gateway"),
+                    ("system", "System"),
+                    ("bank", "Bank statement"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='operation',
-            name='source',
-            field=models.CharField(choices=[('reseller_panel', 'Reseller panel'), ('classic_panel', 'Classic panel'), ('admin', 'Django admin'), ('import', 'Import'), ('gateway', 'Payment gateway'), ('system', 'System'), ('bank', 'Bank statement')], max_length=20),
+            model_name="operation",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("reseller_panel", "Reseller panel"),
+                    ("classic_panel", "Classic panel"),
+                    ("admin", "Django admin"),
+                    ("import", "Import"),
+                    ("gateway", "Payment gateway"),
+                    ("system", "System"),
+                    ("bank", "Bank statement"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='operation',
-            name='status',
-            field=models.CharField(choices=[('completed', 'Completed'), ('charging', 'Card charge in progress'), ('declined', 'Card declined'), ('awaiting_transfer', 'Awaiting bank transfer'), ('partly_paid', 'Partly paid')], default='completed', max_length=20),
+            model_name="operation",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("completed", "Completed"),
+                    ("charging", "Card charge in progress"),
+                    ("declined", "Card declined"),
+                    ("awaiting_transfer", "Awaiting bank transfer"),
+                    ("partly_paid", "Partly paid"),
+                ],
+                default="completed",
+                max_length=20,
+            ),
         ),
         migrations.CreateModel(
-            name='BankLine',
+            name="BankLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('account', models.CharField(max_length=42, verbose_name='account')),
-                ('entry_reference', models.CharField(max_length=200, verbose_name='bank reference')),
-                ('booking_date', models.DateField(verbose_name='booking date')),
-                ('value_date', models.DateField(blank=True, null=True, verbose_name='value date')),
-                ('amount', billing.fields.AmountField(verbose_name='amount')),
-                ('currency', models.CharField(max_length=3, verbose_name='currency')),
-                ('payer_name', models.CharField(blank=True, max_length=200, verbose_name='payer')),
-                ('payer_account', models.CharField(blank=True, max_length=42, verbose_name='payer account')),
-                ('text', models.TextField(blank=True, verbose_name='remittance information')),
-                ('state', models.CharField(choices=[('applied', 'Applied'), ('queued', 'Unmatched'), ('returned', 'Returned to payer')], default='queued', max_length=10, verbose_name='state')),
-                ('unmatched_reason', models.CharField(blank=True, max_length=40)),
-                ('match_method', models.CharField(blank=True, max_length=20)),
-                ('match_detail', models.CharField(blank=True, max_length=500)),
-                ('handled_reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('handled_at', models.DateTimeField(blank=True, null=True)),
-                ('handled_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('marketplace', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='bank_lines', to='billing.marketplace')),
-                ('operation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='bank_lines', to='billing.operation')),
-                ('payment', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='bank_line', to='billing.document')),
-                ('reseller', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='bank_lines', to='billing.reseller')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("account", models.CharField(max_length=42, verbose_name="account")),
+                (
+                    "entry_reference",
+                    models.CharField(max_length=200, verbose_name="bank reference"),
+                ),
+                ("booking_date", models.DateField(verbose_name="booking date")),
+                (
+                    "value_date",
+                    models.DateField(blank=True, null=True, verbose_name="value date"),
+                ),
+                ("amount", billing.fields.AmountField(verbose_name="amount")),
+                ("currency", models.CharField(max_length=3, verbose_name="currency")),
+                (
+                    "payer_name",
+                    models.CharField(blank=True, max_length=200, verbose_name="payer"),
+                ),
+                (
+                    "payer_account",
+                    models.CharField(
+                        blank=True, max_length=42, verbose_name="payer account"
+                    ),
+                ),
+                (
+                    "text",
+                    models.TextField(blank=True, verbose_name="remittance information"),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("applied", "Applied"),
+                            ("queued", "Unmatched"),
+                            ("returned", "Returned to payer"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                        verbose_name="state",
+                    ),
+                ),
+                ("unmatched_reason", models.CharField(blank=True, max_length=40)),
+                ("match_method", models.CharField(blank=True, max_length=20)),
+                ("match_detail", models.CharField(blank=True, max_length=500)),
+                ("handled_reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("handled_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "handled_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "marketplace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="bank_lines",
+                        to="billing.marketplace",
+                    ),
+                ),
+                (
+                    "operation",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="bank_lines",
+                        to="billing.operation",
+                    ),
+                ),
+                (
+                    "payment",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="bank_line",
+                        to="billing.document",
+                    ),
+                ),
+                (
+                    "reseller",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="bank_lines",
+                        to="billing.reseller",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'bank statement line',
-                'ordering': ['booking_date', 'id'],
+                "verbose_name": "bank statement line",
+                "ordering": ["booking_date", "id"],
             },
         ),
         migrations.CreateModel(
-            name='BankLineEvent',
+            name="BankLineEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(choices=[('imported', 'Imported'), ('applied', 'Applied automatically'), ('queued', 'Put in the unmatched queue'), ('assigned', 'Assigned by support'), ('returned', 'Returned to payer')], max_length=20)),
-                ('source', models.CharField(choices=[('reseller_panel', 'Reseller panel'), ('classic_panel', 'Classic panel'), ('admin', 'Django admin'), ('import', 'Import'), ('gateway', 'Payment gateway'), ('system', 'System'), ('bank', 'Bank statement')], max_length=20)),
-                ('reason', models.TextField(blank=True)),
-                ('detail', models.CharField(blank=True, max_length=500)),
-                ('idempotency_key', models.CharField(blank=True, max_length=64, null=True, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('line', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='billing.bankline')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("imported", "Imported"),
+                            ("applied", "Applied automatically"),
+                            ("queued", "Put in the unmatched queue"),
+                            ("assigned", "Assigned by support"),
+                            ("returned", "Returned to payer"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("reseller_panel", "Reseller panel"),
+                            ("classic_panel", "Classic panel"),
+                            ("admin", "Django admin"),
+                            ("import", "Import"),
+                            ("gateway", "Payment gateway"),
+                            ("system", "System"),
+                            ("bank", "Bank statement"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("reason", models.TextField(blank=True)),
+                ("detail", models.CharField(blank=True, max_length=500)),
+                (
+                    "idempotency_key",
+                    models.CharField(blank=True, max_length=64, null=True, unique=True),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "line",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="events",
+                        to="billing.bankline",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='BankStatement',
+            name="BankStatement",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('account', models.CharField(max_length=42, verbose_name='account')),
-                ('format', models.CharField(max_length=20, verbose_name='format')),
-                ('bank_statement_id', models.CharField(max_length=140, verbose_name='statement id')),
-                ('file_name', models.CharField(blank=True, max_length=255, verbose_name='file')),
-                ('file_sha256', models.CharField(max_length=64)),
-                ('line_count', models.PositiveIntegerField(default=0, verbose_name='credit lines')),
-                ('new_line_count', models.PositiveIntegerField(default=0, verbose_name='new lines')),
-                ('source', models.CharField(choices=[('reseller_panel', 'Reseller panel'), ('classic_panel', 'Classic panel'), ('admin', 'Django admin'), ('import', 'Import'), ('gateway', 'Payment gateway'), ('system', 'System'), ('bank', 'Bank statement')], max_length=20)),
-                ('imported_at', models.DateTimeField(auto_now_add=True)),
-                ('imported_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('marketplace', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='bank_statements', to='billing.marketplace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("account", models.CharField(max_length=42, verbose_name="account")),
+                ("format", models.CharField(max_length=20, verbose_name="format")),
+                (
+                    "bank_statement_id",
+                    models.CharField(max_length=140, verbose_name="statement id"),
+                ),
+                (
+                    "file_name",
+                    models.CharField(blank=True, max_length=255, verbose_name="file"),
+                ),
+                ("file_sha256", models.CharField(max_length=64)),
+                (
+                    "line_count",
+                    models.PositiveIntegerField(default=0, verbose_name="credit lines"),
+                ),
+                (
+                    "new_line_count",
+                    models.PositiveIntegerField(default=0, verbose_name="new lines"),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("reseller_panel", "Reseller panel"),
+                            ("classic_panel", "Classic panel"),
+                            ("admin", "Django admin"),
+                            ("import", "Import"),
+                            ("gateway", "Payment gateway"),
+                            ("system", "System"),
+                            ("bank", "Bank statement"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("imported_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "imported_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "marketplace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="bank_statements",
+                        to="billing.marketplace",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'bank statement',
-                'ordering': ['-imported_at', '-id'],
+                "verbose_name": "bank statement",
+                "ordering": ["-imported_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='bankline',
-            name='statement',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='lines', to='billing.bankstatement'),
+            model_name="bankline",
+            name="statement",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="lines",
+                to="billing.bankstatement",
+            ),
         ),
         migrations.CreateModel(
-            name='MarketplaceBankAccount',
+            name="MarketplaceBankAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('beneficiary', models.CharField(max_length=140, verbose_name='beneficiary')),
-                ('bank_name', models.CharField(blank=True, max_length=140, verbose_name='bank')),
-                ('iban', models.CharField(blank=True, max_length=42, verbose_name='IBAN')),
-                ('bic', models.CharField(blank=True, max_length=11, verbose_name='BIC / SWIFT')),
-                ('account_number', models.CharField(blank=True, max_length=34, verbose_name='account number')),
-                ('routing_number', models.CharField(blank=True, max_length=9, verbose_name='routing number')),
-                ('marketplace', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='bank_account', to='billing.marketplace', verbose_name='marketplace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "beneficiary",
+                    models.CharField(max_length=140, verbose_name="beneficiary"),
+                ),
+                (
+                    "bank_name",
+                    models.CharField(blank=True, max_length=140, verbose_name="bank"),
+                ),
+                (
+                    "iban",
+                    models.CharField(blank=True, max_length=42, verbose_name="IBAN"),
+                ),
+                (
+                    "bic",
+                    models.CharField(
+                        blank=True, max_length=11, verbose_name="BIC / SWIFT"
+                    ),
+                ),
+                (
+                    "account_number",
+                    models.CharField(
+                        blank=True, max_length=34, verbose_name="account number"
+                    ),
+                ),
+                (
+                    "routing_number",
+                    models.CharField(
+                        blank=True, max_length=9, verbose_name="routing number"
+                    ),
+                ),
+                (
+                    "marketplace",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="bank_account",
+                        to="billing.marketplace",
+                        verbose_name="marketplace",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'marketplace bank account',
+                "verbose_name": "marketplace bank account",
             },
         ),
         migrations.CreateModel(
-            name='ResellerBankAccount',
+            name="ResellerBankAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('iban', models.CharField(max_length=34, verbose_name='IBAN')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('reseller', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='bank_accounts', to='billing.reseller')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("iban", models.CharField(max_length=34, verbose_name="IBAN")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "reseller",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="bank_accounts",
+                        to="billing.reseller",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'reseller bank account',
+                "verbose_name": "reseller bank account",
             },
         ),
         migrations.AddIndex(
-            model_name='bankline',
-            index=models.Index(fields=['marketplace', 'state', 'booking_date'], name='bank_line_queue_idx'),
+            model_name="bankline",
+            index=models.Index(
+                fields=["marketplace", "state", "booking_date"],
+                name="bank_line_queue_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='bankline',
-            constraint=models.UniqueConstraint(fields=('account', 'entry_reference'), name='bank_line_unique_per_account'),
+            model_name="bankline",
+            constraint=models.UniqueConstraint(
+                fields=("account", "entry_reference"),
+                name="bank_line_unique_per_account",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='bankline',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='bank_line_amount_positive'),
+            model_name="bankline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0)), name="bank_line_amount_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='bankline',
-            constraint=models.CheckConstraint(condition=models.Q(('state__in', ['applied', 'queued', 'returned'])), name='bank_line_state_valid'),
+            model_name="bankline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("state__in", ["applied", "queued", "returned"])),
+                name="bank_line_state_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='bankline',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('payment__isnull', False), ('reseller__isnull', False), ('state', 'applied')), models.Q(models.Q(('state', 'applied'), _negated=True), ('payment__isnull', True)), _connector='OR'), name='bank_line_applied_has_payment'),
+            model_name="bankline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("payment__isnull", False),
+                        ("reseller__isnull", False),
+                        ("state", "applied"),
+                    ),
+                    models.Q(
+                        models.Q(("state", "applied"), _negated=True),
+                        ("payment__isnull", True),
+                    ),
+                    _connector="OR",
+                ),
+                name="bank_line_applied_has_payment",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='marketplacebankaccount',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('iban', ''), _negated=True), models.Q(('account_number', ''), _negated=True), _connector='OR'), name='bank_account_has_iban_or_number'),
+            model_name="marketplacebankaccount",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("iban", ""), _negated=True),
+                    models.Q(("account_number", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="bank_account_has_iban_or_number",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='resellerbankaccount',
-            constraint=models.UniqueConstraint(fields=('reseller', 'iban'), name='reseller_iban_unique'),
+            model_name="resellerbankaccount",
+            constraint=models.UniqueConstraint(
+                fields=("reseller", "iban"), name="reseller_iban_unique"
+            ),
         ),
     ]

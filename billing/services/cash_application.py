@@ -505,6 +505,12 @@ def _apply(
                 operation=holder,
                 document=payment,
                 amount=line.amount,
+                facts={
+                    "amount": str(line.amount),
+                    "currency": reseller.currency,
+                    "reference": line.entry_reference,
+                    "number": payment.number,
+                },
                 summary=(
                     f"Bank transfer of {amount} ({line.entry_reference}) applied as "
                     f"payment {payment.number}, matched by {decision.method} "

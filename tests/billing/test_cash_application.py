@@ -392,3 +392,23 @@ def test_seed_demo_fills_the_unmatched_queue_once(db):
         Reason.ACCOUNT_NO_AMOUNT,
     }
     call_command("check_ledger", stdout=None)
+
+
+def test_an_applied_transfer_reads_in_the_readers_language(de):
+    from django.utils import translation
+
+    cobalt = bank.reseller(de, "Cobalt Systems GmbH")
+    invoice = factories.post(cobalt, "invoice", "119.00", number="DE-INV-2026-0001")
+    bank.awaiting(cobalt, [invoice], 4711)
+
+    bank.import_fixture("camt053_v02.xml")
+
+    event = AuditEvent.objects.get(
+        reseller=cobalt, action=AuditEvent.Action.BANK_TRANSFER_APPLIED
+    )
+    number = fresh(line("2026030200001234")).payment.number
+    with translation.override("de"):
+        sentence = event.description.replace("\xa0", " ")
+    assert sentence == (
+        f"Überweisung von 119,00 € (2026030200001234) als Zahlung {number} verbucht"
+    )
