@@ -395,3 +395,33 @@ def test_huge_credit_memo_amounts_are_refused_at_review_and_confirm(dataset, amo
         html = response.content.decode()
         assert "Amounts are at most" in html or "Enter a valid amount." in html
     assert ledger_state() == before
+
+
+def test_the_outage_retry_form_survives_junk(dataset):
+    """The retry page (the card processor did not answer) is reached only by
+    a payment cut short, so discovery cannot open it: open it here, then send
+    its form junk. The waiting payment is neither finished nor changed."""
+    from billing.gateways import SandboxGateway
+    from tests.html_forms import find_form, submit
+
+    client = client_for(dataset["user"])
+    pay = reverse("pay")
+    page = client.get(pay, {"document": dataset["ids"]["document_id"]})
+    outage = submit(
+        client,
+        page,
+        action=pay,
+        fill={
+            "payment_method": "card",
+            "card_number": SandboxGateway.UNAVAILABLE_CARD,
+        },
+    )
+    assert outage.status_code == 503
+    waiting = Operation.objects.get(kind=Operation.Kind.PAYMENT)
+    assert waiting.status == Operation.Status.CHARGING
+    retry = find_form(outage, pay)
+    assert {"card_number", "idempotency_key"} <= retry.names()
+    FOREIGN[:] = dataset["foreign_ids"]
+    junk_check(client, pay, retry, ledger_state())()
+    waiting.refresh_from_db()
+    assert waiting.status == Operation.Status.CHARGING
