@@ -24,6 +24,7 @@ from django.db.models import (
     Sum,
     Value,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
@@ -42,6 +43,11 @@ from billing.models import (
 )
 
 ZERO = Decimal(0)
+# "Something is left open", with the 0 written into the SQL. PostgreSQL uses a
+# partial index (``WHERE open_amount > 0``) only when it can prove the query
+# implies its condition; a prepared statement's generic plan sees a bound
+# ``open_amount > $1`` and cannot, so it would walk the account's whole history.
+HAS_OPEN_AMOUNT = Q(open_amount__gt=RawSQL("0", (), output_field=AmountField()))
 # The user of a request: signed in or not (an anonymous user sees nothing).
 RequestUser = AbstractBaseUser | AnonymousUser
 
@@ -89,7 +95,7 @@ def documents_for_reseller(reseller: Reseller) -> QuerySet[Document]:
 def unpaid_documents(reseller: Reseller) -> QuerySet[Document]:
     """Return invoices and debit memos with an open amount, oldest first."""
     return documents_for_reseller(reseller).filter(
-        kind__in=DEBIT_KINDS, open_amount__gt=0
+        HAS_OPEN_AMOUNT, kind__in=DEBIT_KINDS
     )
 
 
@@ -100,7 +106,7 @@ def overdue_condition(today: date) -> Q:
     left to pay and its due date is before ``today``; one without a due date
     never is.
     """
-    return Q(kind__in=DEBIT_KINDS, open_amount__gt=0, due_date__lt=today)
+    return HAS_OPEN_AMOUNT & Q(kind__in=DEBIT_KINDS, due_date__lt=today)
 
 
 def is_overdue(document: Document, *, today: date) -> bool:
@@ -117,7 +123,7 @@ def is_overdue(document: Document, *, today: date) -> bool:
 def open_credits(reseller: Reseller) -> QuerySet[Document]:
     """Return payments and credit memos with something left to apply."""
     return documents_for_reseller(reseller).filter(
-        kind__in=CREDIT_KINDS, open_amount__gt=0
+        HAS_OPEN_AMOUNT, kind__in=CREDIT_KINDS
     )
 
 
@@ -199,7 +205,7 @@ def status_filter(status: str, *, for_reseller: bool) -> Q:
         credit &= ~memo
     untouched = Q(open_amount=F("total"))
     done = Q(open_amount=0)
-    partly = Q(open_amount__gt=0) & Q(open_amount__lt=F("total"))
+    partly = HAS_OPEN_AMOUNT & Q(open_amount__lt=F("total"))
     conditions = {
         DocumentStatus.OPEN: debit & untouched,
         DocumentStatus.PARTLY_PAID: debit & partly,
@@ -468,7 +474,7 @@ def documents_page_for_reseller(
     if due_to:
         condition &= Q(due_date__lte=due_to)
     if overdue_on:
-        condition &= Q(due_date__lt=overdue_on, open_amount__gt=0)
+        condition &= HAS_OPEN_AMOUNT & Q(due_date__lt=overdue_on)
     if after is not None:
         issued, number, pk = after
         # The first term alone is redundant; it lets the index on
