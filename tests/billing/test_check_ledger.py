@@ -31,9 +31,10 @@ def raw_update(model, column: str, value_sql: str, pk: int, params=()) -> None:
     """Change a row behind the services' back, as a bad migration would."""
     table = connection.ops.quote_name(model._meta.db_table)
     column = connection.ops.quote_name(column)
+    key = connection.ops.quote_name(model._meta.pk.column)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET {column} = {value_sql} WHERE id = %s",  # noqa: S608
+            f"UPDATE {table} SET {column} = {value_sql} WHERE {key} = %s",  # noqa: S608
             [*params, pk],
         )
 
@@ -295,10 +296,10 @@ def test_card_payment_without_its_payment_document_is_reported(card_payment):
 
 
 def test_card_payment_document_of_another_amount_is_reported(card_payment):
-    from billing.models import Operation
+    from billing.models import Payment
 
     raw_update(
-        Operation, "amount_charged", "amount_charged - %s", card_payment.pk, [1000]
+        Payment, "amount_charged", "amount_charged - %s", card_payment.pk, [1000]
     )
 
     passed, out = check()
