@@ -223,18 +223,11 @@ class PaymentInline(admin.StackedInline):
         "message",
     ]
 
-    credit_applied_in_currency = _amount_detail(
-        Payment._meta.get_field("credit_applied")
-    )
-    amount_to_charge_in_currency = _amount_detail(
-        Payment._meta.get_field("amount_to_charge")
-    )
-    amount_charged_in_currency = _amount_detail(
-        Payment._meta.get_field("amount_charged")
-    )
-    amount_left_open_in_currency = _amount_detail(
-        Payment._meta.get_field("amount_left_open")
-    )
+    def __init__(self, parent_model, admin_site):
+        super().__init__(parent_model, admin_site)
+        for field in Payment._meta.fields:
+            if isinstance(field, AmountField):
+                setattr(self, f"{field.name}_in_currency", _amount_detail(field))
 
     def has_add_permission(self, request, obj=None):
         return False
