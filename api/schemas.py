@@ -21,6 +21,8 @@ from billing.money import quantize
 from billing.selectors import AccountSummary, reseller_document_status
 from billing.services import PaymentPlan
 
+ZERO = Decimal(0)
+
 Money = Annotated[
     str,
     Field(
@@ -363,14 +365,24 @@ class PaymentPage(Schema):
 def payment_out(
     operation: Operation, bank_rows: Iterable[tuple[str, str]] = ()
 ) -> dict:
+    """Return a payment or automatic application as the API shows it.
+
+    A payment's figures come from its payment record (with its selected
+    documents prefetched as ``selections``); an automatic application shows
+    what it applied as credit.
+    """
     cur = operation.reseller.currency
-    applied = operation.credit_applied > 0 or operation.amount_charged > 0
+    payment = getattr(operation, "payment", None)
+    credit = payment.credit_applied if payment else operation.amount
+    charged = payment.amount_charged if payment else ZERO
+    left_open = payment.amount_left_open if payment else ZERO
+    applied = credit > 0 or charged > 0
     active = getattr(operation, "has_active_allocations", True)
     transfer = None
-    if operation.status == Operation.Status.AWAITING_TRANSFER:
+    if operation.status == Operation.Status.AWAITING_TRANSFER and payment:
         transfer = {
-            "amount": money(operation.amount_left_open, cur),
-            "reference": operation.transfer_reference,
+            "amount": money(left_open, cur),
+            "reference": payment.transfer_reference,
             "bank": [{"label": label, "value": value} for label, value in bank_rows],
         }
     return {
@@ -380,12 +392,14 @@ def payment_out(
         "status": operation.status,
         "created_at": operation.created_at,
         "completed_at": operation.completed_at,
-        "payment_method": operation.payment_method or None,
-        "document_ids": list(operation.document_ids or []),
-        "credit_applied": money(operation.credit_applied, cur),
-        "amount_charged": money(operation.amount_charged, cur),
-        "amount_left_open": money(operation.amount_left_open, cur),
-        "message": operation.message,
+        "payment_method": (payment.method if payment else "") or None,
+        "document_ids": (
+            [row.document_id for row in payment.selections.all()] if payment else []
+        ),
+        "credit_applied": money(credit, cur),
+        "amount_charged": money(charged, cur),
+        "amount_left_open": money(left_open, cur),
+        "message": payment.message if payment else "",
         "reverted_by_support": bool(applied and not active),
         "transfer": transfer,
     }

@@ -19,6 +19,8 @@ from billing.models import (
     DocumentKind,
     MarketplaceBankAccount,
     Operation,
+    Payment,
+    PaymentDocument,
     Reseller,
     Source,
 )
@@ -74,25 +76,44 @@ def _ledger():
                 kind=Operation.Kind.PAYMENT,
                 status=Operation.Status.AWAITING_TRANSFER,
                 source=Source.RESELLER_PANEL,
-                payment_method=Operation.PaymentMethod.BANK_TRANSFER,
-                document_ids=[invoice.pk],
-                amount_left_open=Decimal("100.00"),
             )
             for invoice in awaiting
         ),
         batch_size=1000,
     )
-    for operation in operations:
-        operation.transfer_reference = creditor_reference(operation.pk)
-    Operation.objects.bulk_update(operations, ["transfer_reference"], batch_size=1000)
+    payments = Payment.objects.bulk_create(
+        (
+            Payment(
+                operation=operation,
+                reseller_id=operation.reseller_id,
+                method=Payment.Method.BANK_TRANSFER,
+                amount_left_open=Decimal("100.00"),
+                transfer_reference=creditor_reference(operation.pk),
+            )
+            for operation in operations
+        ),
+        batch_size=1000,
+    )
+    PaymentDocument.objects.bulk_create(
+        (
+            PaymentDocument(
+                payment=payment,
+                reseller_id=payment.reseller_id,
+                document=invoice,
+                position=1,
+            )
+            for payment, invoice in zip(payments, awaiting, strict=True)
+        ),
+        batch_size=1000,
+    )
     others = [doc for doc in invoices if doc not in set(awaiting)]
-    return operations, others
+    return payments, others
 
 
-def _statement(operations, invoices) -> bytes:
+def _statement(payments, invoices) -> bytes:
     texts = [
-        f"Zahlung {format_reference(op.transfer_reference).lower()}"
-        for op in operations
+        f"Zahlung {format_reference(payment.transfer_reference).lower()}"
+        for payment in payments
     ]
     texts += [f"Rechnung {doc.number}" for doc in invoices[:6000]]
     texts += [f"Danke {i}" for i in range(LINES - len(texts))]
@@ -116,8 +137,8 @@ def _statement(operations, invoices) -> bytes:
 
 
 def test_bench_import_10000_line_statement(benchmark, db):
-    operations, invoices = _ledger()
-    data = _statement(operations, invoices)
+    payments, invoices = _ledger()
+    data = _statement(payments, invoices)
     started = time.perf_counter()
     result = benchmark.pedantic(
         import_statement,

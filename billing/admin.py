@@ -21,6 +21,7 @@ from billing.models import (
     Marketplace,
     MarketplaceBankAccount,
     Operation,
+    Payment,
     Reseller,
     ResellerBankAccount,
     ResellerMembership,
@@ -203,6 +204,41 @@ class ReversalAdmin(ReadOnlyAdmin):
     ]
 
 
+class PaymentInline(admin.StackedInline):
+    """A payment operation's request and outcome, read-only on its page."""
+
+    model = Payment
+    can_delete = False
+    extra = 0
+    max_num = 0
+    fields = readonly_fields = [
+        "method",
+        "use_credit",
+        "credit_applied_in_currency",
+        "amount_to_charge_in_currency",
+        "amount_charged_in_currency",
+        "amount_left_open_in_currency",
+        "transfer_reference",
+        "gateway_reference",
+        "message",
+    ]
+
+    def __init__(self, parent_model, admin_site):
+        super().__init__(parent_model, admin_site)
+        for field in Payment._meta.fields:
+            if isinstance(field, AmountField):
+                setattr(self, f"{field.name}_in_currency", _amount_detail(field))
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Operation)
 class OperationAdmin(ReadOnlyAdmin):
     list_display = [
@@ -216,13 +252,33 @@ class OperationAdmin(ReadOnlyAdmin):
         "actor",
         "created_at",
     ]
-    list_filter = ["kind", "status", "payment_method", "source"]
-    search_fields = ["idempotency_key", "transfer_reference", "reseller__name", "id"]
-    list_select_related = ["reseller", "actor"]
+    list_filter = ["kind", "status", "payment__method", "source"]
+    search_fields = [
+        "idempotency_key",
+        "payment__transfer_reference",
+        "reseller__name",
+        "id",
+    ]
+    list_select_related = ["reseller", "actor", "payment"]
     show_full_result_count = False
+    inlines = [PaymentInline]
 
-    credit_display = money("credit_applied", _("credit applied"))
-    charged_display = money("amount_charged", _("charged"))
+    @admin.display(description=_("payment method"), ordering="payment__method")
+    def payment_method(self, operation: Operation) -> str:
+        payment = getattr(operation, "payment", None)
+        return payment.get_method_display() if payment else ""
+
+    @admin.display(description=_("credit applied"), ordering="payment__credit_applied")
+    def credit_display(self, operation: Operation) -> str:
+        payment = getattr(operation, "payment", None)
+        amount = payment.credit_applied if payment else operation.amount
+        return format_money(amount, operation.reseller.currency)
+
+    @admin.display(description=_("charged"), ordering="payment__amount_charged")
+    def charged_display(self, operation: Operation) -> str:
+        payment = getattr(operation, "payment", None)
+        amount = payment.amount_charged if payment else Decimal(0)
+        return format_money(amount, operation.reseller.currency)
 
 
 @admin.register(AuditEvent)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.utils.translation import get_language, ngettext, to_locale
 from django.utils.translation import gettext as _
 
-from billing.models import AuditEvent, DocumentKind, Operation
+from billing.models import AuditEvent, DocumentKind, Operation, Payment
 from billing.money import format_money
 
 Facts = dict[str, object]
@@ -69,7 +69,7 @@ def _payment_started(facts: Facts) -> str:
         "numbers": ", ".join(map(str, facts["numbers"])),
         "credit": _money(facts, "credit"),
         "rest": _money(facts, "rest"),
-        "method": _label(Operation.PaymentMethod, facts["method"]).lower(),
+        "method": _label(Payment.Method, facts["method"]).lower(),
     }
 
 

@@ -16,6 +16,7 @@ from billing.models import (
     Marketplace,
     MarketplaceBankAccount,
     Operation,
+    Payment,
     Reseller,
 )
 from billing.references import normalize
@@ -55,10 +56,10 @@ def resellers_for_line(line: BankLine, query: str) -> list[Reseller]:
     if query.isascii() and query.isdigit() and len(query) <= 18:
         condition |= Q(pk=int(query))
     compact = normalize(query)
-    operation_owners = Operation.objects.filter(
+    payment_owners = Payment.objects.filter(
         reseller__marketplace_id=line.marketplace_id
     ).filter(Q(transfer_reference=compact) | Q(transfer_reference=query))
-    condition |= Q(pk__in=operation_owners.values("reseller_id"))
+    condition |= Q(pk__in=payment_owners.values("reseller_id"))
     document_owners = Document.objects.filter(
         marketplace_id=line.marketplace_id, number__iexact=query
     )

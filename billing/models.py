@@ -169,7 +169,14 @@ class Operation(models.Model):
     """One reseller payment, automatic application run or staff action.
 
     It groups the allocations (or reversals) it made, so support can revert it
-    as a whole, and keeps the outcome shown on the receipt.
+    as a whole. A payment keeps its request and outcome in its
+    :class:`Payment` record (``operation.payment``).
+
+    ``amount`` is what a link or an automatic application moved from credit
+    to debit documents. It is stored rather than summed from the allocations
+    because those can be unlinked later while the operation's own figure
+    stays what it did; a payment's amounts (credit, card, left open) are on
+    its Payment, and the other kinds leave it at zero.
     """
 
     class Kind(models.TextChoices):
@@ -186,10 +193,6 @@ class Operation(models.Model):
         DECLINED = "declined", _("Card declined")
         AWAITING_TRANSFER = "awaiting_transfer", _("Awaiting bank transfer")
         PARTLY_PAID = "partly_paid", _("Partly paid")
-
-    class PaymentMethod(models.TextChoices):
-        CARD = "card", _("Card")
-        BANK_TRANSFER = "bank_transfer", _("Bank transfer")
 
     reseller = models.ForeignKey(
         Reseller, on_delete=models.PROTECT, related_name="operations"
@@ -209,25 +212,14 @@ class Operation(models.Model):
     reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True)
-    # Payments: the reseller's request and what came of it.
+    # The request that made the operation, so a replay finds it.
     # NULL (not "") for operations without a key, so the unique constraint
-    # below only covers keyed payment requests.
+    # below only covers keyed requests.
     idempotency_key = models.CharField(  # noqa: DJ001
         max_length=64, null=True, blank=True
     )
     request_hash = models.CharField(max_length=64, blank=True)
-    document_ids = models.JSONField(default=list, blank=True)
-    use_credit = models.BooleanField(default=False)
-    payment_method = models.CharField(
-        max_length=20, choices=PaymentMethod.choices, blank=True
-    )
-    credit_applied = AmountField(default=0)
-    amount_to_charge = AmountField(default=0)
-    amount_charged = AmountField(default=0)
-    amount_left_open = AmountField(default=0)
-    transfer_reference = models.CharField(max_length=40, blank=True)
-    gateway_reference = models.CharField(max_length=100, blank=True)
-    message = models.TextField(blank=True)
+    amount = AmountField(default=0)
     reverts = models.OneToOneField(
         "self",
         on_delete=models.PROTECT,
@@ -245,15 +237,7 @@ class Operation(models.Model):
                 name="operation_idempotency_key_unique_per_reseller",
             ),
             models.CheckConstraint(
-                condition=Q(credit_applied__gte=0)
-                & Q(amount_to_charge__gte=0)
-                & Q(amount_charged__gte=0)
-                & Q(amount_left_open__gte=0),
-                name="operation_amounts_not_negative",
-            ),
-            models.CheckConstraint(
-                condition=Q(amount_charged__lte=F("amount_to_charge")),
-                name="operation_charged_at_most_requested",
+                condition=Q(amount__gte=0), name="operation_amount_not_negative"
             ),
         ]
         indexes = [models.Index(fields=["reseller", "-created_at"])]
@@ -264,6 +248,84 @@ class Operation(models.Model):
     @property
     def reference(self) -> str:
         return f"OP-{self.pk:08d}" if self.pk else "OP-new"
+
+
+class Payment(models.Model):
+    """A reseller's payment request and what came of it.
+
+    It sits beside the payment :class:`Operation` that groups its
+    allocations (same primary key): the method, whether credit was used, what
+    credit paid, what the card was asked for and charged, what is left open,
+    the reference a bank transfer quotes and the gateway's answer. The
+    documents the reseller selected are :class:`PaymentDocument` rows.
+    """
+
+    class Method(models.TextChoices):
+        CARD = "card", _("Card")
+        BANK_TRANSFER = "bank_transfer", _("Bank transfer")
+
+    operation = models.OneToOneField(
+        Operation, on_delete=models.PROTECT, primary_key=True, related_name="payment"
+    )
+    reseller = models.ForeignKey(
+        Reseller, on_delete=models.PROTECT, related_name="payments"
+    )
+    method = models.CharField(max_length=20, choices=Method.choices, blank=True)
+    use_credit = models.BooleanField(default=False)
+    credit_applied = AmountField(default=0)
+    amount_to_charge = AmountField(default=0)
+    amount_charged = AmountField(default=0)
+    amount_left_open = AmountField(default=0)
+    transfer_reference = models.CharField(max_length=40, blank=True)
+    gateway_reference = models.CharField(max_length=100, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(credit_applied__gte=0)
+                & Q(amount_to_charge__gte=0)
+                & Q(amount_charged__gte=0)
+                & Q(amount_left_open__gte=0),
+                name="payment_amounts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_charged__lte=F("amount_to_charge")),
+                name="payment_charged_at_most_requested",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Payment {self.reference}"
+
+    @property
+    def reference(self) -> str:
+        return f"OP-{self.pk:08d}" if self.pk else "OP-new"
+
+
+class PaymentDocument(models.Model):
+    """One document a payment was asked to pay, in the order it was selected."""
+
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="selections"
+    )
+    reseller = models.ForeignKey(Reseller, on_delete=models.PROTECT, related_name="+")
+    document = models.ForeignKey(
+        "Document", on_delete=models.PROTECT, related_name="payment_selections"
+    )
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["payment", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["payment", "document"],
+                name="payment_document_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id}: {self.document_id}"
 
 
 class Document(models.Model):

@@ -236,10 +236,11 @@ def allocations_for_document(document: Document) -> QuerySet[Allocation]:
 
 
 def operations_for_reseller(reseller: Reseller) -> QuerySet[Operation]:
-    """Return the reseller's operations, newest first, with reversal state."""
+    """Return the reseller's operations, newest first, with reversal state
+    and, for a payment, its payment record (``operation.payment``)."""
     return (
         Operation.objects.filter(reseller=reseller)
-        .select_related("actor", "reverts", "reseller")
+        .select_related("actor", "reverts", "reseller", "payment")
         .annotate(
             has_active_allocations=Exists(
                 Allocation.objects.filter(
@@ -298,6 +299,21 @@ def operation_corrections(
         )
         for row in rows
     }
+
+
+def with_selected_documents(operations: QuerySet[Operation]) -> QuerySet[Operation]:
+    """Add each payment's selected documents, in order, as
+    ``operation.payment.selections`` (one query for the page)."""
+    return operations.prefetch_related("payment__selections")
+
+
+def selected_documents(operation: Operation) -> QuerySet[Document]:
+    """Return the documents a payment operation selected (none for other kinds)."""
+    return Document.objects.filter(
+        reseller_id=operation.reseller_id,
+        payment_selections__payment_id=operation.pk,
+        payment_selections__reseller_id=operation.reseller_id,
+    )
 
 
 def allocations_of_operation(operation: Operation) -> QuerySet[Allocation]:
@@ -495,8 +511,11 @@ def receipts_page_for_reseller(
     after: tuple[date, int] | None = None,
 ) -> list[Operation]:
     """Return up to ``limit`` of the reseller's operations of ``kinds``, newest
-    first, following ``after`` (the created time and id of the last row seen)."""
-    operations = operations_for_reseller(reseller).filter(kind__in=kinds)
+    first, following ``after`` (the created time and id of the last row seen),
+    with each payment's selected documents."""
+    operations = with_selected_documents(
+        operations_for_reseller(reseller).filter(kind__in=kinds)
+    )
     if after is not None:
         created, pk = after
         operations = operations.filter(

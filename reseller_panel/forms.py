@@ -8,7 +8,7 @@ from django import forms
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 
-from billing.models import Operation
+from billing.models import Payment
 from billing.payment_plan import MAX_DOCUMENTS_PER_PAYMENT
 from panelkit.fields import IdListField
 
@@ -51,7 +51,7 @@ class ConfirmPaymentForm(SelectionForm):
     )
     payment_method = forms.ChoiceField(
         label=_("Pay the rest by"),
-        choices=Operation.PaymentMethod.choices,
+        choices=Payment.Method.choices,
         widget=forms.RadioSelect,
         error_messages={
             "required": _("Choose a payment method: card or bank transfer.")
@@ -69,7 +69,7 @@ class ConfirmPaymentForm(SelectionForm):
     def clean(self):
         data = super().clean()
         card = "".join((data.get("card_number") or "").split())
-        if data.get("payment_method") != Operation.PaymentMethod.CARD:
+        if data.get("payment_method") != Payment.Method.CARD:
             card = ""
         elif card and not CARD_DIGITS.match(card):
             self.add_error("card_number", _("Enter the card number: 12 to 19 digits."))

@@ -41,6 +41,30 @@ def aging_bars(summary: AccountSummary) -> list[AgingBar]:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """What a payment or automatic application did, as the panel shows it."""
+
+    credit_applied: Decimal
+    amount_charged: Decimal
+    amount_left_open: Decimal
+    method: str
+
+
+def outcome_of(operation: Operation) -> Outcome:
+    """Return a payment's figures from its record; an automatic application
+    applied credit only (``operation.payment`` is loaded with the operation)."""
+    payment = getattr(operation, "payment", None)
+    if payment is None:
+        return Outcome(operation.amount, ZERO, ZERO, "")
+    return Outcome(
+        payment.credit_applied,
+        payment.amount_charged,
+        payment.amount_left_open,
+        payment.method,
+    )
+
+
+@dataclass(frozen=True)
 class ReceiptLine:
     """One document of a receipt: what credit and card paid, what is open now."""
 

@@ -69,12 +69,12 @@ def test_bank_transfer_is_applied_when_the_statement_arrives(
     expect(instructions).to_contain_text("DE89 3704 0044 0532 0130 00")
     printed = reseller.get_by_test_id("transfer-reference").inner_text()
     operation = Operation.objects.get(reseller=cobalt, kind="payment")
-    assert printed == format_reference(operation.transfer_reference)
+    assert printed == format_reference(operation.payment.transfer_reference)
     receipt_url = reseller.url
 
     # support-de uploads the bank's statement.
     statement = tmp_path / "camt053.xml"
-    statement.write_bytes(camt_with(operation.transfer_reference))
+    statement.write_bytes(camt_with(operation.payment.transfer_reference))
     agent = new_page()
     agent.goto("/classic/login/")
     agent.get_by_label("Username").fill("support-de")

@@ -236,6 +236,6 @@ def test_card_payment_fails_at_each_write_and_the_retry_charges_once(monkeypatch
     assert failed >= 4 and done.status_code == 302, done.content.decode()
     operation = Operation.objects.get(kind="payment")
     assert operation.status == Operation.Status.COMPLETED
-    assert operation.amount_charged == Decimal("100.00")
+    assert operation.payment.amount_charged == Decimal("100.00")
     assert Document.objects.filter(kind="payment").count() == 1
     assert fresh(invoice).open_amount == 0

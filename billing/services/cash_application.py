@@ -49,6 +49,8 @@ from billing.models import (
     Marketplace,
     MarketplaceBankAccount,
     Operation,
+    Payment,
+    PaymentDocument,
     Reseller,
     ResellerBankAccount,
     Source,
@@ -302,22 +304,22 @@ def matching_context(marketplace: Marketplace, lines: Iterable[Line]) -> MatchCo
     for line in lines:
         quoted.update(creditor_reference_candidates(line.text)[0])
     operation_rows = list(
-        Operation.objects.filter(
+        Payment.objects.filter(
             reseller__marketplace=marketplace,
-            status__in=OPEN_STATUSES,
+            operation__status__in=OPEN_STATUSES,
         )
         .exclude(transfer_reference="")
-        .values_list("id", "reseller_id", "transfer_reference", "amount_left_open")
+        .values_list("pk", "reseller_id", "transfer_reference", "amount_left_open")
     )
     quoted_list = sorted(quoted)
     for start in range(0, len(quoted_list), CHUNK):
         operation_rows += list(
-            Operation.objects.filter(
+            Payment.objects.filter(
                 reseller__marketplace=marketplace,
                 transfer_reference__in=quoted_list[start : start + CHUNK],
             )
-            .exclude(status__in=OPEN_STATUSES)
-            .values_list("id", "reseller_id", "transfer_reference")
+            .exclude(operation__status__in=OPEN_STATUSES)
+            .values_list("pk", "reseller_id", "transfer_reference")
         )
     operations = [
         OperationFact(
@@ -373,10 +375,13 @@ def _apply(
     wanted = {pk for _line, decision in items for pk in decision.operation_ids}
     operations = {
         op.pk: op
-        for op in Operation.objects.filter(pk__in=wanted, kind=Operation.Kind.PAYMENT)
+        for op in Operation.objects.filter(
+            pk__in=wanted, kind=Operation.Kind.PAYMENT
+        ).select_related("payment")
     }
+    selected = _selected_documents(operations)
     groups: list[list[tuple[Operation, list[int]]]] = []
-    created: list[Operation] = []
+    created: list[tuple[Operation, list[int]]] = []
     for _line, decision in items:
         found = sorted(
             (
@@ -395,14 +400,14 @@ def _apply(
                 actor=actor,
                 source=Source.BANK,
                 reason=reason,
-                document_ids=sorted(decision.document_ids),
-                payment_method=Operation.PaymentMethod.BANK_TRANSFER,
                 completed_at=now,
             )
-            created.append(holder)
-            found = [holder]
-        groups.append([(op, list(op.document_ids)) for op in found])
-    Operation.objects.bulk_create(created)
+            ids = sorted(set(decision.document_ids))
+            created.append((holder, ids))
+            groups.append([(holder, ids)])
+        else:
+            groups.append([(op, selected.get(op.pk, [])) for op in found])
+    _create_holders(created)
     debits = _open_debits({pk for group in groups for _op, ids in group for pk in ids})
     payments = Document.objects.bulk_create(
         Document(
@@ -428,10 +433,10 @@ def _apply(
         )
     allocations: list[Allocation] = []
     touched_debits: dict[int, Document] = {}
-    touched_operations: dict[int, Operation] = {}
+    touched_operations: dict[int, tuple[Operation, list[int]]] = {}
     for (_line, decision), group, payment in zip(items, groups, payments, strict=True):
         for operation, ids in group:
-            touched_operations[operation.pk] = operation
+            touched_operations[operation.pk] = (operation, ids)
             owned = [
                 debits[pk]
                 for pk in ids
@@ -458,12 +463,9 @@ def _apply(
                         created_by=actor,
                     )
                 )
-    for operation in touched_operations.values():
-        left = sum(
-            (debits[pk].open_amount for pk in operation.document_ids if pk in debits),
-            ZERO,
-        )
-        operation.amount_left_open = left
+    for operation, ids in touched_operations.values():
+        left = sum((debits[pk].open_amount for pk in ids if pk in debits), ZERO)
+        operation.payment.amount_left_open = left
         if left == 0:
             operation.status = Operation.Status.COMPLETED
             operation.completed_at = operation.completed_at or now
@@ -471,11 +473,9 @@ def _apply(
             operation.status = Operation.Status.PARTLY_PAID
     _update_rows(Document, [*touched_debits.values(), *payments], ["open_amount"])
     Allocation.objects.bulk_create(allocations, batch_size=1000)
-    _update_rows(
-        Operation,
-        list(touched_operations.values()),
-        ["amount_left_open", "status", "completed_at"],
-    )
+    touched = [operation for operation, _ids in touched_operations.values()]
+    _update_rows(Operation, touched, ["status", "completed_at"])
+    _update_rows(Payment, [op.payment for op in touched], ["amount_left_open"])
     fields = ["state", "reseller_id", "payment_id", "operation_id", "match_method"]
     fields += ["match_detail", "unmatched_reason"]
     if action == BankLineEvent.Action.ASSIGNED:
@@ -536,6 +536,48 @@ def _apply(
     for reseller_id in sorted(leftover):
         if resellers[reseller_id].is_prepaid:
             auto_apply(reseller=resellers[reseller_id], actor=actor, source=Source.BANK)
+
+
+def _selected_documents(operations: dict[int, Operation]) -> dict[int, list[int]]:
+    """Return the documents each payment operation selected, in their order."""
+    selected: dict[int, list[int]] = {}
+    rows = PaymentDocument.objects.filter(payment_id__in=list(operations)).order_by(
+        "payment_id", "position"
+    )
+    for payment_id, document_id in rows.values_list("payment_id", "document_id"):
+        selected.setdefault(payment_id, []).append(document_id)
+    return selected
+
+
+def _create_holders(created: Sequence[tuple[Operation, list[int]]]) -> None:
+    """Create the payments of lines that named no earlier payment.
+
+    Each is a completed bank-transfer payment of the documents its line named.
+    """
+    if not created:
+        return
+    Operation.objects.bulk_create([operation for operation, _ids in created])
+    Payment.objects.bulk_create(
+        Payment(
+            operation=operation,
+            reseller_id=operation.reseller_id,
+            method=Payment.Method.BANK_TRANSFER,
+        )
+        for operation, _ids in created
+    )
+    PaymentDocument.objects.bulk_create(
+        (
+            PaymentDocument(
+                payment_id=operation.pk,
+                reseller_id=operation.reseller_id,
+                document_id=document_id,
+                position=position,
+            )
+            for operation, ids in created
+            for position, document_id in enumerate(ids, start=1)
+        ),
+        batch_size=1000,
+    )
 
 
 def _update_rows(model, objects: Sequence, attnames: Sequence[str]) -> None:

@@ -201,7 +201,7 @@ def auto_apply(
         kind=Operation.Kind.AUTO_APPLY,
         actor=actor,
         source=source,
-        credit_applied=applied,
+        amount=applied,
     )
     documents = {doc.pk: doc for doc in (*credits, *debits)}
     apply_allocations(

@@ -99,7 +99,7 @@ def link_documents(
             reason=reason,
             idempotency_key=key,
             request_hash=digest,
-            credit_applied=value,
+            amount=value,
             completed_at=timezone.now(),
         )
         (allocation,) = apply_allocations(

@@ -39,6 +39,8 @@ from billing.models import (
     Document,
     DocumentKind,
     Operation,
+    Payment,
+    PaymentDocument,
     Reseller,
     Source,
 )
@@ -83,12 +85,13 @@ def pay_documents(
 ) -> Operation:
     """Pay the selected documents: credit first (if chosen), then the method.
 
-    Returns the payment operation. Replaying the same ``idempotency_key``
+    Returns the payment operation (its request and outcome in
+    ``operation.payment``). Replaying the same ``idempotency_key``
     returns the first operation (finishing its card charge if it was cut
     short) and applies nothing more.
     """
     ids = clean_document_ids(document_ids)
-    if payment_method not in Operation.PaymentMethod.values:
+    if payment_method not in Payment.Method.values:
         raise InvalidPaymentMethod()
     key = clean_idempotency_key(idempotency_key, required=True)
     actor = user_or_none(actor)
@@ -137,7 +140,7 @@ def _start_payment(
     if fingerprint is not None and fingerprint != plan.fingerprint:
         raise StalePreview(plan)
     remainder = plan.remainder
-    charging = payment_method == Operation.PaymentMethod.CARD and remainder > 0
+    charging = payment_method == Payment.Method.CARD and remainder > 0
     if charging and not (card_token or "").strip():
         raise CardRequired()
     if charging:
@@ -157,19 +160,21 @@ def _start_payment(
         source=source,
         idempotency_key=key,
         request_hash=digest,
-        document_ids=ids,
+        completed_at=timezone.now() if status == Operation.Status.COMPLETED else None,
+    )
+    payment = Payment(
+        operation=operation,
+        reseller=reseller,
+        method=payment_method,
         use_credit=use_credit,
-        payment_method=payment_method,
         credit_applied=plan.credit_applied,
         amount_to_charge=remainder if charging else ZERO,
         amount_left_open=remainder,
-        completed_at=timezone.now() if status == Operation.Status.COMPLETED else None,
     )
     if status == Operation.Status.AWAITING_TRANSFER:
-        operation.transfer_reference = transfer_reference(operation)
-        Operation.objects.filter(pk=operation.pk, reseller=reseller).update(
-            transfer_reference=operation.transfer_reference
-        )
+        payment.transfer_reference = transfer_reference(operation)
+    Payment.objects.bulk_create([payment])
+    select_documents(payment, ids)
     documents = {**plan.credits, **{doc.pk: doc for doc in plan.documents}}
     apply_allocations(
         reseller=reseller,
@@ -190,7 +195,7 @@ def _start_payment(
             "numbers": numbers,
             "credit": str(plan.credit_applied),
             "rest": str(remainder),
-            "method": operation.payment_method,
+            "method": payment.method,
         },
     )
     return operation
@@ -200,7 +205,7 @@ def _charge_card(*, operation: Operation, card_token: str) -> Operation:
     """Steps 2 and 3: charge outside the lock, then record the outcome."""
     currency = operation.reseller.currency
     result = get_gateway().charge(
-        amount=quantize(operation.amount_to_charge, currency),
+        amount=quantize(operation.payment.amount_to_charge, currency),
         currency=currency,
         card_token=card_token,
         idempotency_key=_gateway_key(operation),
@@ -235,15 +240,8 @@ def _gateway_key(operation: Operation) -> str:
     return f"{operation.reseller_id}:{operation.idempotency_key}"
 
 
-# What recording a charge's outcome changes on the payment operation.
-OUTCOME_FIELDS = (
-    "status",
-    "message",
-    "gateway_reference",
-    "completed_at",
-    "amount_charged",
-    "amount_left_open",
-)
+# What recording a charge's outcome changes on the payment record.
+OUTCOME_FIELDS = ("message", "gateway_reference", "amount_charged", "amount_left_open")
 
 
 def _record_outcome(operation: Operation, result: ChargeResult) -> Operation:
@@ -254,29 +252,29 @@ def _record_outcome(operation: Operation, result: ChargeResult) -> Operation:
     """
     with transaction.atomic(durable=True):
         reseller = lock_reseller(operation.reseller_id)
-        operation = Operation.objects.select_related("reseller").get(
+        operation = Operation.objects.select_related("reseller", "payment").get(
             pk=operation.pk, reseller=reseller
         )
+        payment = operation.payment
         charging = operation.status == Operation.Status.CHARGING
         late_success = operation.status == Operation.Status.DECLINED and (
-            result.succeeded and operation.amount_charged == 0
+            result.succeeded and payment.amount_charged == 0
         )
         if not (charging or late_success):
             return operation  # a concurrent retry recorded the outcome already
-        selected = list(
-            Document.objects.filter(
-                reseller=reseller, pk__in=operation.document_ids, open_amount__gt=0
-            )
-        )
-        operation.gateway_reference = result.reference
+        selected = list(selected_open_documents(payment))
+        payment.gateway_reference = result.reference
         operation.completed_at = timezone.now()
         if result.succeeded:
-            operation.message = ""
+            payment.message = ""
             _record_charge(reseller, operation, selected)
         else:
             _record_decline(reseller, operation, selected, result.message)
         Operation.objects.filter(pk=operation.pk, reseller=reseller).update(
-            **{name: getattr(operation, name) for name in OUTCOME_FIELDS}
+            status=operation.status, completed_at=operation.completed_at
+        )
+        Payment.objects.filter(pk=payment.pk, reseller=reseller).update(
+            **{name: getattr(payment, name) for name in OUTCOME_FIELDS}
         )
     return operation
 
@@ -287,17 +285,18 @@ def _record_decline(
     selected: Sequence[Document],
     message: str,
 ) -> None:
+    payment = operation.payment
     operation.status = Operation.Status.DECLINED
-    operation.message = message
-    operation.amount_left_open = sum((doc.open_amount for doc in selected), ZERO)
+    payment.message = message
+    payment.amount_left_open = sum((doc.open_amount for doc in selected), ZERO)
     record_audit_event(
         reseller=reseller,
         action=AuditEvent.Action.PAYMENT_DECLINED,
         actor=operation.actor,
         source=Source.GATEWAY,
         operation=operation,
-        amount=operation.amount_to_charge,
-        facts={"amount": str(operation.amount_to_charge), "message": str(message)},
+        amount=payment.amount_to_charge,
+        facts={"amount": str(payment.amount_to_charge), "message": str(message)},
     )
 
 
@@ -305,7 +304,8 @@ def _record_charge(
     reseller: Reseller, operation: Operation, selected: Sequence[Document]
 ) -> None:
     """Turn a successful charge into a payment document and allocate it."""
-    amount = operation.amount_to_charge
+    record = operation.payment
+    amount = record.amount_to_charge
     payment = create_document(
         reseller,
         kind=DocumentKind.PAYMENT,
@@ -313,7 +313,7 @@ def _record_charge(
         issue_date=timezone.localdate(),
         total=amount,
         open_amount=amount,
-        description=f"Card payment {operation.gateway_reference}",
+        description=f"Card payment {record.gateway_reference}",
         source=Source.GATEWAY,
         operation=operation,
     )
@@ -326,8 +326,8 @@ def _record_charge(
         actor=operation.actor,
     )
     operation.status = Operation.Status.COMPLETED
-    operation.amount_charged = amount
-    operation.amount_left_open = sum((doc.open_amount for doc in selected), ZERO)
+    record.amount_charged = amount
+    record.amount_left_open = sum((doc.open_amount for doc in selected), ZERO)
     record_audit_event(
         reseller=reseller,
         action=AuditEvent.Action.PAYMENT_CHARGED,
@@ -338,7 +338,7 @@ def _record_charge(
         amount=amount,
         facts={
             "amount": str(amount),
-            "reference": operation.gateway_reference,
+            "reference": record.gateway_reference,
             "number": payment.number,
         },
     )
@@ -350,14 +350,35 @@ def _record_charge(
 
 def _refuse_overlapping_charge(reseller: Reseller, ids: Sequence[int]) -> None:
     """Refuse a second card charge for documents a pending charge covers."""
-    pending = Operation.objects.filter(
+    if PaymentDocument.objects.filter(
         reseller=reseller,
-        kind=Operation.Kind.PAYMENT,
-        status=Operation.Status.CHARGING,
-    ).values_list("document_ids", flat=True)
-    wanted = set(ids)
-    if any(wanted.intersection(doc_ids) for doc_ids in pending):
+        document_id__in=ids,
+        payment__operation__status=Operation.Status.CHARGING,
+    ).exists():
         raise PaymentInProgress()
+
+
+def select_documents(payment: Payment, ids: Sequence[int]) -> None:
+    """Record the documents ``payment`` was asked to pay, in their order."""
+    PaymentDocument.objects.bulk_create(
+        PaymentDocument(
+            payment=payment,
+            reseller_id=payment.reseller_id,
+            document_id=document_id,
+            position=position,
+        )
+        for position, document_id in enumerate(ids, start=1)
+    )
+
+
+def selected_open_documents(payment: Payment):
+    """Return the payment's selected documents that are still open."""
+    return Document.objects.filter(
+        reseller_id=payment.reseller_id,
+        payment_selections__payment=payment,
+        payment_selections__reseller_id=payment.reseller_id,
+        open_amount__gt=0,
+    )
 
 
 def transfer_reference(operation: Operation) -> str:

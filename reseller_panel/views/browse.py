@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -15,7 +16,7 @@ from panelkit.filters import ResellerDocumentFilter, UnpaidDocumentFilter
 from panelkit.paging import document_page, paginate
 from panelkit.payee import payee_rows
 from reseller_panel.access import reseller_required
-from reseller_panel.presenters import aging_bars, receipt_lines
+from reseller_panel.presenters import aging_bars, outcome_of, receipt_lines
 from reseller_panel.views import render_page
 
 # The operations a reseller gets a receipt for: its own payments and the
@@ -64,8 +65,13 @@ def receipt(request: HttpRequest, operation_id: int) -> HttpResponse:
         pk=operation_id,
     )
     allocations = list(selectors.allocations_of_operation(operation))
-    ids = {*operation.document_ids, *(a.debit_id for a in allocations)}
-    documents = list(selectors.documents_for_reseller(reseller).filter(pk__in=ids))
+    selected = selectors.selected_documents(operation).values("pk")
+    documents = list(
+        selectors.documents_for_reseller(reseller).filter(
+            Q(pk__in=selected) | Q(pk__in={a.debit_id for a in allocations})
+        )
+    )
+    payment = getattr(operation, "payment", None)
     # What support took back since: the receipt says what is true now and
     # keeps the original outcome as history.
     correction = selectors.operation_corrections(reseller, [operation]).get(
@@ -79,7 +85,10 @@ def receipt(request: HttpRequest, operation_id: int) -> HttpResponse:
             "allocations": allocations,
             "lines": receipt_lines(operation, allocations, documents),
             "bank_rows": payee_rows(reseller),
-            "transfer_reference": format_reference(operation.transfer_reference),
+            "outcome": outcome_of(operation),
+            "transfer_reference": format_reference(
+                payment.transfer_reference if payment else ""
+            ),
             "bank_lines": list(bank_lines_of_operation(operation)),
             "retry_ids": [doc.pk for doc in documents if doc.open_amount > 0],
             "correction": correction,
@@ -96,7 +105,7 @@ def payments(request: HttpRequest) -> HttpResponse:
     page = paginate(request, operations)
     page.object_list = list(page.object_list)
     corrections = selectors.operation_corrections(request.reseller, page.object_list)
-    rows = [(op, corrections.get(op.pk)) for op in page.object_list]
+    rows = [(op, outcome_of(op), corrections.get(op.pk)) for op in page.object_list]
     return render_page(request, "payments.html", {"page": page, "rows": rows})
 
 

@@ -68,8 +68,8 @@ def awaiting(reseller, documents, ref_id: int | None = None) -> Operation:
     operation = factories.pay(reseller, documents, use_credit=False)
     assert operation.status == Operation.Status.AWAITING_TRANSFER
     if ref_id is not None:
-        operation.transfer_reference = creditor_reference(ref_id)
-        operation.save(update_fields=["transfer_reference"])
+        operation.payment.transfer_reference = creditor_reference(ref_id)
+        operation.payment.save(update_fields=["transfer_reference"])
     return operation
 
 

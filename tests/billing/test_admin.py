@@ -1,6 +1,7 @@
 """Django admin for operators: reference data editable, the ledger read-only."""
 
 import re
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -20,6 +21,7 @@ from billing.models import (
     ResellerMembership,
     Reversal,
 )
+from billing.money import format_money
 from tests import factories
 
 LEDGER_MODELS = [Document, Allocation, Reversal, Operation, AuditEvent]
@@ -324,3 +326,23 @@ def test_editing_a_reseller_keeps_a_count_posted_meanwhile(
     saved = Reseller.objects.get(pk=ledger.pk)
     assert saved.name == "Renamed Cloud"
     assert saved.document_count == counted + 1
+
+
+def test_a_payment_operation_shows_its_payment_record(admin_client, reseller):
+    invoice = factories.post(reseller, "invoice", "90.00")
+    factories.post(reseller, "credit_memo", "30.00")
+    operation = factories.pay(reseller, [invoice])
+
+    changelist = admin_client.get(admin_url(Operation, "changelist"))
+    detail = admin_client.get(admin_url(Operation, "change", operation.pk))
+
+    row = changelist.context["cl"].result_list[0]
+    assert row.pk == operation.pk
+    html = detail.content.decode()
+    assert "Bank transfer" in changelist.content.decode()
+    assert operation.payment.transfer_reference in html
+    assert format_money(Decimal("30.00"), reseller.currency) in html
+    assert format_money(Decimal("60.00"), reseller.currency) in html
+    # Shown, not a form to change.
+    assert 'name="payment-0-credit_applied"' not in html
+    assert 'name="payment-0-message"' not in html

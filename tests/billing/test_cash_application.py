@@ -73,7 +73,7 @@ def test_camt053_pays_the_operation_whose_reference_it_quotes(de):
     assert fresh(invoice).open_amount == 0
     operation = fresh(operation)
     assert operation.status == Operation.Status.COMPLETED
-    assert operation.amount_left_open == 0
+    assert operation.payment.amount_left_open == 0
     applied = line("2026030200001234")
     assert applied.state == BankLine.State.APPLIED
     assert applied.match_method == Method.REFERENCE
@@ -175,7 +175,7 @@ def test_underpayment_pays_the_oldest_first_and_leaves_the_rest_open(de):
     assert fresh(new).open_amount == Decimal("30.00")
     operation = fresh(operation)
     assert operation.status == Operation.Status.PARTLY_PAID
-    assert operation.amount_left_open == Decimal("30.00")
+    assert operation.payment.amount_left_open == Decimal("30.00")
 
 
 def test_a_line_in_another_currency_is_never_applied(de):
@@ -206,8 +206,8 @@ def test_an_old_tr_reference_keeps_matching(de):
     cobalt = bank.reseller(de, "Cobalt")
     invoice = factories.post(cobalt, "invoice", "70.00")
     operation = bank.awaiting(cobalt, [invoice])
-    operation.transfer_reference = f"TR-DE-{cobalt.pk}-{operation.pk:08d}"
-    operation.save(update_fields=["transfer_reference"])
+    operation.payment.transfer_reference = f"TR-DE-{cobalt.pk}-{operation.pk:08d}"
+    operation.payment.save(update_fields=["transfer_reference"])
     text = f"tr de {cobalt.pk} {operation.pk:08d}"
     bank.import_bytes(csv_line("70.00", text))
     assert fresh(invoice).open_amount == 0
@@ -217,8 +217,8 @@ def test_an_old_tr_reference_keeps_matching(de):
 def test_new_transfer_references_are_creditor_references(de):
     cobalt = bank.reseller(de, "Cobalt")
     operation = bank.awaiting(cobalt, [factories.post(cobalt, "invoice", "9.00")])
-    assert operation.transfer_reference == creditor_reference(operation.pk)
-    assert operation.transfer_reference.startswith("RF")
+    assert operation.payment.transfer_reference == creditor_reference(operation.pk)
+    assert operation.payment.transfer_reference.startswith("RF")
 
 
 def test_bai2_statement_of_the_us_account():

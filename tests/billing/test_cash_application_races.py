@@ -15,7 +15,7 @@ import pytest
 from django.core.management import call_command
 
 from billing.exceptions import BillingError
-from billing.models import BankLine, Document, Operation
+from billing.models import BankLine, Document, Payment
 from tests import factories
 from tests.billing import bank
 from tests.billing.ledger_checks import assert_ledger_consistent
@@ -73,7 +73,7 @@ def test_statement_import_while_the_reseller_pays_with_credit(attempt):
     unused = sum((line.payment.open_amount for line in lines), Decimal(0))
     assert Decimal("119.00") <= received
     assert received - unused <= Decimal("119.00")
-    assert Operation.objects.get(pk=operation.pk).amount_left_open == 0
+    assert Payment.objects.get(pk=operation.pk).amount_left_open == 0
     call_command("check_ledger", stdout=None)
 
 

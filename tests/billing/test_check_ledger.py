@@ -31,9 +31,10 @@ def raw_update(model, column: str, value_sql: str, pk: int, params=()) -> None:
     """Change a row behind the services' back, as a bad migration would."""
     table = connection.ops.quote_name(model._meta.db_table)
     column = connection.ops.quote_name(column)
+    key = connection.ops.quote_name(model._meta.pk.column)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET {column} = {value_sql} WHERE id = %s",  # noqa: S608
+            f"UPDATE {table} SET {column} = {value_sql} WHERE {key} = %s",  # noqa: S608
             [*params, pk],
         )
 
@@ -295,16 +296,61 @@ def test_card_payment_without_its_payment_document_is_reported(card_payment):
 
 
 def test_card_payment_document_of_another_amount_is_reported(card_payment):
-    from billing.models import Operation
+    from billing.models import Payment
 
     raw_update(
-        Operation, "amount_charged", "amount_charged - %s", card_payment.pk, [1000]
+        Payment, "amount_charged", "amount_charged - %s", card_payment.pk, [1000]
     )
 
     passed, out = check()
 
     assert not passed
     assert f"CHARGE operation {card_payment.reference}: charged 69.000" in out
+
+
+def test_payment_without_its_payment_record_is_reported(term_reseller):
+    from billing.models import Operation, Payment, PaymentDocument
+
+    invoice = factories.post(term_reseller, "invoice", "30.00")
+    operation = factories.pay(term_reseller, [invoice], use_credit=False)
+    link = Operation.objects.create(
+        reseller=term_reseller, kind=Operation.Kind.LINK, source="system"
+    )
+    assert check()[0]
+    PaymentDocument.objects.filter(payment_id=operation.pk).delete()
+    Payment.objects.filter(pk=operation.pk).delete()
+    Payment.objects.create(operation=link, reseller=term_reseller)
+
+    passed, out = check()
+
+    assert not passed
+    assert (
+        f"PAYMENT RECORD operation {operation.reference}: a payment operation "
+        "has no payment record" in out
+    )
+    assert (
+        f"PAYMENT RECORD operation {link.reference}: a link operation has a "
+        "payment record" in out
+    )
+
+
+def test_payment_selecting_another_resellers_document_is_reported(term_reseller):
+    from billing.models import PaymentDocument
+
+    invoice = factories.post(term_reseller, "invoice", "30.00")
+    operation = factories.pay(term_reseller, [invoice], use_credit=False)
+    other = factories.ResellerFactory(marketplace=term_reseller.marketplace)
+    theirs = factories.post(other, "invoice", "10.00")
+    assert check()[0]
+    PaymentDocument.objects.filter(payment_id=operation.pk).update(document=theirs)
+
+    passed, out = check()
+
+    assert not passed
+    assert (
+        f"RESELLER payment {operation.reference} of reseller #{term_reseller.pk} "
+        f"selects document {theirs.number} of another reseller" in out
+    )
 
 
 def test_payment_left_charging_past_the_time_out_is_reported(db):

@@ -100,7 +100,7 @@ def test_concurrent_payments_never_spend_credit_twice(term_reseller):
         credit.refresh_from_db()
         assert given <= credit.total
         assert credit.open_amount == credit.total - given >= 0
-    applied = sum((op.credit_applied for op in operations), Decimal(0))
+    applied = sum((op.payment.credit_applied for op in operations), Decimal(0))
     assert applied == Allocation.objects.aggregate(s=Sum("amount"))["s"]
     assert applied <= Decimal("300.00")
     assert Operation.objects.filter(reseller=term_reseller).count() == len(operations)
@@ -161,7 +161,7 @@ def test_concurrent_requests_with_one_key_make_one_operation(
     assert all(isinstance(r, Operation) for r in results), results
     assert len({r.pk for r in results}) == 1
     operation = Operation.objects.get(reseller=term_reseller)
-    assert operation.credit_applied == Decimal("30.00")
+    assert operation.payment.credit_applied == Decimal("30.00")
     if card:
         assert operation.status == Operation.Status.COMPLETED
         assert Document.objects.filter(operation=operation).count() == 1

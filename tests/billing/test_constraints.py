@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 
 from billing import services
 from billing.exceptions import BillingError
-from billing.models import Allocation, Document, Operation
+from billing.models import Allocation, Document, Operation, Payment
 from tests import factories
 from tests.billing.ledger_checks import open_amount
 from tests.factories import post
@@ -102,13 +102,21 @@ def test_database_rejects_an_allocation_of_a_document_to_itself(term_reseller):
         {"amount_left_open": Decimal("-0.01")},
     ],
 )
-def test_database_rejects_impossible_operation_amounts(term_reseller, amounts):
+def test_database_rejects_impossible_payment_amounts(term_reseller, amounts):
+    operation = Operation.objects.create(
+        reseller=term_reseller, kind=Operation.Kind.PAYMENT, source="system"
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Payment.objects.create(operation=operation, reseller=term_reseller, **amounts)
+
+
+def test_database_rejects_a_negative_operation_amount(term_reseller):
     with pytest.raises(IntegrityError), transaction.atomic():
         Operation.objects.create(
             reseller=term_reseller,
-            kind=Operation.Kind.PAYMENT,
+            kind=Operation.Kind.LINK,
             source="system",
-            **amounts,
+            amount=Decimal("-0.01"),
         )
 
 

@@ -126,7 +126,7 @@ def test_card_charge_is_recorded_when_its_number_was_taken_earlier(term_reseller
 
     done = pay(
         term_reseller,
-        Document.objects.filter(pk__in=operation.document_ids),
+        Document.objects.filter(payment_selections__payment=operation.pk),
         payment_method="card",
         card_token=SandboxGateway.SUCCESS_CARD,
         idempotency_key="taken",

@@ -261,18 +261,18 @@ class LedgerMachine(RuleBasedStateMachine):
         remainder = sum((doc.open for doc in selected), ZERO)
         operation = pay(self.reseller, [doc.id for doc in selected], **kwargs)
 
-        assert operation.credit_applied == sum((p[2] for p in planned), ZERO)
+        assert operation.payment.credit_applied == sum((p[2] for p in planned), ZERO)
         if remainder == 0:
             assert operation.status == Operation.Status.COMPLETED
         elif method == "bank_transfer":
             assert operation.status == Operation.Status.AWAITING_TRANSFER
-            assert operation.amount_left_open == remainder
+            assert operation.payment.amount_left_open == remainder
         elif method == "card_declined":
             assert operation.status == Operation.Status.DECLINED
-            assert operation.amount_left_open == remainder
+            assert operation.payment.amount_left_open == remainder
         else:
             assert operation.status == Operation.Status.COMPLETED
-            assert operation.amount_charged == remainder
+            assert operation.payment.amount_charged == remainder
             payment = Document.objects.get(operation=operation)
             self.add_document(payment)
             card_plan = self.model.oldest_first(

@@ -95,8 +95,8 @@ def sample_ledger():
         for ref_id, shorts in ops.items():
             operation = bank.awaiting(reseller, [documents[s] for s in shorts], ref_id)
             if ref_id in LEGACY:
-                operation.transfer_reference = LEGACY[ref_id]
-                operation.save(update_fields=["transfer_reference"])
+                operation.payment.transfer_reference = LEGACY[ref_id]
+                operation.payment.save(update_fields=["transfer_reference"])
             operations[ref_id] = operation
     return resellers, operations
 
@@ -128,7 +128,7 @@ def test_sample_statement_match_rate_and_no_wrong_application(sample_ledger):
         for ref_id in ref_ids:
             wanted |= set(
                 Document.objects.filter(
-                    pk__in=operations[ref_id].document_ids
+                    payment_selections__payment=operations[ref_id].pk
                 ).values_list("number", flat=True)
             )
         if line.reseller != resellers[name] or not paid or not paid <= wanted:
@@ -147,7 +147,7 @@ def test_sample_statement_partial_and_combined_payments(sample_ledger):
     bank.import_fixture("sample_realistic_de.xml")
     partial = Operation.objects.get(pk=operations[5021].pk)
     assert partial.status == Operation.Status.PARTLY_PAID
-    assert partial.amount_left_open == Decimal("500.00")
+    assert partial.payment.amount_left_open == Decimal("500.00")
     for ref_id in (5022, 5041, 5042, 5052):
         assert Operation.objects.get(pk=operations[ref_id].pk).status == "completed"
     overpaid = BankLine.objects.get(entry_reference="SMPL-20260310-L16")

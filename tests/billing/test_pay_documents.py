@@ -53,14 +53,14 @@ def test_replay_returns_the_first_operation_and_applies_nothing_more(
     credit(term_reseller, "50.00")
     (invoice,) = invoices(term_reseller, "100.00")
     first = pay(term_reseller, [invoice], idempotency_key="pay-1")
-    assert first.credit_applied == d("50.00")
+    assert first.payment.credit_applied == d("50.00")
     credit(term_reseller, "30.00", day=2)  # a re-run would now apply more
     before = ledger_snapshot(term_reseller)
 
     again = pay(term_reseller, [invoice], idempotency_key="pay-1")
 
     assert again.pk == first.pk
-    assert again.credit_applied == d("50.00")
+    assert again.payment.credit_applied == d("50.00")
     assert ledger_snapshot(term_reseller) == before
     assert open_amount(invoice) == d("50.00")
     assert_ledger_consistent(term_reseller)
@@ -113,7 +113,9 @@ def test_selection_order_and_duplicates_do_not_change_the_request(term_reseller)
         idempotency_key="k",
     )
     assert replay.pk == operation.pk
-    assert operation.document_ids == sorted([first_invoice.pk, second_invoice.pk])
+    assert [row.document_id for row in operation.payment.selections.all()] == sorted(
+        [first_invoice.pk, second_invoice.pk]
+    )
 
 
 # --- what you see is what you pay -------------------------------------------
@@ -140,7 +142,7 @@ def test_stale_fingerprint_is_refused_with_the_new_plan(term_reseller):
     assert ledger_snapshot(term_reseller) == before
 
     operation = pay(term_reseller, [invoice], fingerprint=new_plan.fingerprint)
-    assert operation.credit_applied == d("70.00")
+    assert operation.payment.credit_applied == d("70.00")
     assert open_amount(invoice) == d("30.00")
     assert_ledger_consistent(term_reseller)
 
@@ -297,10 +299,10 @@ def test_contact_support_term_account_pays_by_bank_transfer(support_reseller):
     operation = pay(support_reseller, [first_invoice, second_invoice], use_credit=False)
     assert operation.status == Operation.Status.AWAITING_TRANSFER
     # An ISO 11649 creditor reference derived from the operation.
-    assert operation.transfer_reference == creditor_reference(operation.pk)
-    assert operation.credit_applied == 0
-    assert operation.amount_left_open == d("125.50")
-    assert operation.amount_charged == 0
+    assert operation.payment.transfer_reference == creditor_reference(operation.pk)
+    assert operation.payment.credit_applied == 0
+    assert operation.payment.amount_left_open == d("125.50")
+    assert operation.payment.amount_charged == 0
     assert open_amount(first_invoice) == d("100.00")
     assert open_amount(second_invoice) == d("25.50")
     assert open_amount(memo) == d("70.00")
@@ -312,9 +314,9 @@ def test_self_service_term_account_uses_credit_then_bank_transfer(term_reseller)
     first_invoice, second_invoice = invoices(term_reseller, "20.00", "50.00")
     operation = pay(term_reseller, [first_invoice, second_invoice])
     assert operation.status == Operation.Status.AWAITING_TRANSFER
-    assert operation.transfer_reference.startswith("RF")
-    assert operation.credit_applied == d("30.00")
-    assert operation.amount_left_open == d("40.00")
+    assert operation.payment.transfer_reference.startswith("RF")
+    assert operation.payment.credit_applied == d("30.00")
+    assert operation.payment.amount_left_open == d("40.00")
     assert open_amount(first_invoice) == 0
     assert open_amount(second_invoice) == d("40.00")
     assert_ledger_consistent(term_reseller)
@@ -327,9 +329,9 @@ def test_credit_covering_the_selection_completes_without_a_charge(term_reseller)
         term_reseller, selected, payment_method="card", card_token=DECLINED_CARD
     )
     assert operation.status == Operation.Status.COMPLETED
-    assert operation.amount_to_charge == 0
+    assert operation.payment.amount_to_charge == 0
     assert operation.completed_at is not None
-    assert not operation.transfer_reference
+    assert not operation.payment.transfer_reference
     assert all(open_amount(doc) == 0 for doc in selected)
     assert not Document.objects.filter(kind=DocumentKind.PAYMENT).exists()
 
@@ -340,7 +342,7 @@ def test_credit_smaller_than_selection_pays_oldest_fully_and_next_partly(
     credit(term_reseller, "150.00")
     oldest, middle, newest = invoices(term_reseller, "100.00", "100.00", "100.00")
     operation = pay(term_reseller, [newest, oldest, middle])
-    assert operation.credit_applied == d("150.00")
+    assert operation.payment.credit_applied == d("150.00")
     assert open_amount(oldest) == 0
     assert open_amount(middle) == d("50.00")
     assert open_amount(newest) == d("100.00")
@@ -369,7 +371,7 @@ def test_prepaid_credit_posted_after_debits_is_applied_oldest_first(
     operation = Operation.objects.get(
         reseller=prepaid_reseller, kind=Operation.Kind.AUTO_APPLY
     )
-    assert operation.credit_applied == d("100.00")
+    assert operation.amount == d("100.00")
     assert_ledger_consistent(prepaid_reseller)
 
 
@@ -412,11 +414,11 @@ def test_card_payment_becomes_a_payment_document_allocated_to_the_selection(
         card_token="4242 4242 4242 4242",
     )
     assert operation.status == Operation.Status.COMPLETED
-    assert operation.credit_applied == d("30.00")
-    assert operation.amount_to_charge == d("120.00")
-    assert operation.amount_charged == d("120.00")
-    assert operation.amount_left_open == 0
-    assert operation.gateway_reference.startswith("sbx_")
+    assert operation.payment.credit_applied == d("30.00")
+    assert operation.payment.amount_to_charge == d("120.00")
+    assert operation.payment.amount_charged == d("120.00")
+    assert operation.payment.amount_left_open == 0
+    assert operation.payment.gateway_reference.startswith("sbx_")
     payment = Document.objects.get(operation=operation)
     assert payment.kind == DocumentKind.PAYMENT
     assert payment.number == f"CARD-{operation.pk:08d}"
@@ -465,10 +467,10 @@ def test_declined_card_keeps_the_credit_part_and_leaves_the_rest_open(
         card_token=DECLINED_CARD,
     )
     assert operation.status == Operation.Status.DECLINED
-    assert operation.message == "The card was declined."
-    assert operation.credit_applied == d("30.00")
-    assert operation.amount_charged == 0
-    assert operation.amount_left_open == d("120.00")
+    assert operation.payment.message == "The card was declined."
+    assert operation.payment.credit_applied == d("30.00")
+    assert operation.payment.amount_charged == 0
+    assert operation.payment.amount_left_open == d("120.00")
     assert open_amount(memo) == 0
     assert open_amount(first_invoice) == d("70.00")
     assert open_amount(second_invoice) == d("50.00")
@@ -492,7 +494,7 @@ def test_unavailable_gateway_leaves_the_payment_charging_until_retried(
     assert excinfo.value.code == "gateway_unavailable"
     operation = Operation.objects.get(reseller=term_reseller, idempotency_key="card-1")
     assert operation.status == Operation.Status.CHARGING
-    assert operation.credit_applied == d("30.00")
+    assert operation.payment.credit_applied == d("30.00")
     assert open_amount(invoice) == d("70.00")
     assert_ledger_consistent(term_reseller)
 
@@ -512,7 +514,7 @@ def test_unavailable_gateway_leaves_the_payment_charging_until_retried(
     )
     assert finished.pk == operation.pk
     assert finished.status == Operation.Status.COMPLETED
-    assert finished.amount_charged == d("70.00")
+    assert finished.payment.amount_charged == d("70.00")
     assert open_amount(invoice) == 0
     assert Operation.objects.filter(reseller=term_reseller).count() == 1
     assert_ledger_consistent(term_reseller)
@@ -557,7 +559,7 @@ def test_charge_finished_after_documents_were_paid_leaves_unused_credit(
         idempotency_key="card-1",
     )
     assert finished.status == Operation.Status.COMPLETED
-    assert finished.amount_charged == d("100.00")
+    assert finished.payment.amount_charged == d("100.00")
     payment = Document.objects.get(operation=finished)
     assert payment.open_amount == d("60.00")
     assert open_amount(invoice) == 0

@@ -221,7 +221,7 @@ def test_failure_recording_a_successful_charge_leaves_no_partial_allocation(
     # Step 1 (the credit part) stands; step 3 left nothing behind.
     operation = Operation.objects.get(idempotency_key="card-1")
     assert operation.status == Operation.Status.CHARGING
-    assert operation.amount_charged == 0
+    assert operation.payment.amount_charged == 0
     assert not Document.objects.filter(kind=DocumentKind.PAYMENT).exists()
     assert open_amount(first) == Decimal("70.00")
     assert open_amount(second) == Decimal("50.00")
@@ -237,7 +237,7 @@ def test_failure_recording_a_successful_charge_leaves_no_partial_allocation(
         idempotency_key="card-1",
     )
     assert finished.status == Operation.Status.COMPLETED
-    assert finished.amount_charged == Decimal("120.00")
+    assert finished.payment.amount_charged == Decimal("120.00")
     keys = {call["key"] for call in recording_gateway.calls}
     assert len(recording_gateway.calls) == 2 and len(keys) == 1
     assert open_amount(first) == open_amount(second) == 0

@@ -48,9 +48,9 @@ def test_payment_the_gateway_never_charged_is_closed_as_not_charged(
     settled = services.settle_payment(operation=operation)
 
     assert settled.status == Operation.Status.DECLINED
-    assert settled.message == "The card processor did not complete the charge."
-    assert settled.amount_charged == 0
-    assert settled.amount_left_open == Decimal("70.00")
+    assert settled.payment.message == "The card processor did not complete the charge."
+    assert settled.payment.amount_charged == 0
+    assert settled.payment.amount_left_open == Decimal("70.00")
     assert open_amount(invoice) == Decimal("70.00")
     assert_ledger_consistent(term_reseller)
 
@@ -71,7 +71,7 @@ def test_payment_the_gateway_did_charge_becomes_a_payment_document(
     settled = services.settle_payment(operation=operation)
 
     assert settled.status == Operation.Status.COMPLETED
-    assert settled.amount_charged == Decimal("70.00")
+    assert settled.payment.amount_charged == Decimal("70.00")
     payment = Document.objects.get(operation=operation, kind=DocumentKind.PAYMENT)
     assert payment.total == Decimal("70.00")
     assert open_amount(invoice) == 0
@@ -114,8 +114,8 @@ def test_charge_answered_after_settling_is_still_recorded(term_reseller, setting
 
     # Money the gateway took always becomes a payment document.
     assert operation.status == Operation.Status.COMPLETED
-    assert operation.amount_charged == Decimal("100.00")
-    assert operation.message == ""
+    assert operation.payment.amount_charged == Decimal("100.00")
+    assert operation.payment.message == ""
     assert Document.objects.filter(operation=operation).count() == 1
     assert open_amount(invoice) == 0
     assert_ledger_consistent(term_reseller)

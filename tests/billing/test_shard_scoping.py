@@ -49,6 +49,8 @@ LEDGER_TABLES = {
     "billing_allocation",
     "billing_reversal",
     "billing_operation",
+    "billing_payment",
+    "billing_paymentdocument",
     "billing_auditevent",
     "billing_resellermembership",
     "billing_resellerbankaccount",

@@ -63,7 +63,7 @@ def account(db):
         reseller, "payment", "30.00", number="PAY-P", issue_date=date(2026, 1, 3)
     )
     payment = factories.pay(reseller, [invoice_b], use_credit=True)
-    assert payment.credit_applied == Decimal("30.00")
+    assert payment.payment.credit_applied == Decimal("30.00")
     factories.post(
         reseller, "credit_memo", "50.00", number="MEMO-X", issue_date=date(2026, 1, 10)
     )

@@ -34,7 +34,7 @@ def payment(world):
     second = factories.post(reseller, "invoice", "50.00", number="PAY-INV-2")
     factories.post(reseller, "credit_memo", "45.00", number="PAY-CM-1")
     operation = factories.pay(reseller, [first, second], use_credit=True)
-    assert operation.credit_applied == Decimal("45.00")
+    assert operation.payment.credit_applied == Decimal("45.00")
     return operation
 
 

@@ -3,7 +3,7 @@
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from billing.models import Operation
+from billing.models import Payment
 from tests import factories
 from tests.reseller_panel.conftest import days_ago, make_reseller
 from tests.reseller_panel.test_browser import sign_in
@@ -35,7 +35,7 @@ def test_every_page_has_no_serious_accessibility_violation(page):
         reseller,
         [declined],
         use_credit=False,
-        payment_method=Operation.PaymentMethod.CARD,
+        payment_method=Payment.Method.CARD,
         card_token="4000000000000002",
     )
     violations = []

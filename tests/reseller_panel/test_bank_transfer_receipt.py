@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from billing.models import Operation
+from billing.models import Operation, Payment
 from billing.references import format_reference
 from tests import factories
 from tests.billing import bank
@@ -24,7 +24,7 @@ def test_instructions_show_the_rf_reference_in_groups_and_the_marketplace_iban(c
     operation = bank.awaiting(cobalt, [invoice])
     client = signed_in_client(cobalt)
     html = client.get(reverse("receipt", args=[operation.pk])).content.decode()
-    grouped = format_reference(operation.transfer_reference)
+    grouped = format_reference(operation.payment.transfer_reference)
     assert grouped.startswith("RF") and grouped.count(" ") == 3
     assert grouped in html
     assert "DE89 3704 0044 0532 0130 00" in html
@@ -71,4 +71,4 @@ def test_partly_paid_receipt_asks_for_the_rest(cobalt):
     assert "€81.00" in text
     payments = signed_in_client(cobalt).get(reverse("payments")).content.decode()
     assert "Partly paid" in payments
-    assert Decimal("81.00") == Operation.objects.get(pk=operation.pk).amount_left_open
+    assert Decimal("81.00") == Payment.objects.get(pk=operation.pk).amount_left_open

@@ -135,7 +135,9 @@ def test_bank_transfer_gives_instructions_and_a_reference(page):
     operation = Operation.objects.get(reseller=reseller, kind="payment")
     instructions = page.get_by_test_id("transfer-instructions")
     # The RF reference, printed in groups of four.
-    expect(instructions).to_contain_text(format_reference(operation.transfer_reference))
+    expect(instructions).to_contain_text(
+        format_reference(operation.payment.transfer_reference)
+    )
     expect(instructions).to_contain_text(usd("420.00"))
     expect(instructions).to_contain_text("Beneficiary")
     assert open_of(invoice) == Decimal("420.00")

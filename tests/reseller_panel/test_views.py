@@ -210,7 +210,7 @@ def test_paying_with_credit_and_bank_transfer_redirects_to_the_receipt(
     assert operation.status == Operation.Status.AWAITING_TRANSFER
     assert open_amounts(older, newer) == [Decimal("0.00"), Decimal("50.00")]
     receipt = client.get(response["Location"]).content.decode()
-    assert format_reference(operation.transfer_reference) in receipt
+    assert format_reference(operation.payment.transfer_reference) in receipt
     assert "$50.00" in receipt
 
 
@@ -261,7 +261,7 @@ def test_unavailable_card_processor_keeps_the_key_and_a_retry_finishes(
     operation = Operation.objects.get(reseller=term_reseller, kind="payment")
     assert retry.status_code == 302
     assert operation.status == Operation.Status.COMPLETED
-    assert operation.amount_charged == Decimal("100.00")
+    assert operation.payment.amount_charged == Decimal("100.00")
     assert open_amounts(invoice) == [Decimal("0.00")]
 
 
@@ -535,7 +535,7 @@ def test_processor_outage_always_offers_the_retry(client_of, term_reseller):
     assert retry.status_code == 302
     operation = Operation.objects.get(reseller=term_reseller, kind="payment")
     assert operation.status == Operation.Status.COMPLETED
-    assert operation.amount_charged == Decimal("50.00")
+    assert operation.payment.amount_charged == Decimal("50.00")
     assert open_amounts(older, newer) == [Decimal("0.00"), Decimal("0.00")]
 
 

@@ -6,10 +6,12 @@ Documents are read in id batches with a constant number of aggregate queries
 per batch, so the check scales to millions of rows; per-reseller totals are
 kept in memory (one entry per reseller, not per document). Each account's
 stored document count, which the document lists page by, is checked too, as
-are the operations: a completed card payment has exactly one payment document
+are the operations: every payment operation has its payment record (and no
+other kind has one), a completed card payment has exactly one payment document
 of the amount charged, no payment is left charging past the gateway's
-time-out, and everything an operation made belongs to its reseller. Every
-amount is within what the ledger holds (:data:`billing.money.MAX_AMOUNT`).
+time-out, and everything an operation made or selected belongs to its
+reseller. Every amount is within what the ledger holds
+(:data:`billing.money.MAX_AMOUNT`).
 
 Everything is read from one snapshot of the database (one REPEATABLE READ,
 read-only transaction on PostgreSQL; one read transaction on SQLite), so
@@ -38,6 +40,8 @@ from billing.models import (
     Document,
     DocumentKind,
     Operation,
+    Payment,
+    PaymentDocument,
     Reseller,
     Reversal,
     Source,
@@ -47,6 +51,12 @@ from billing.services.payments import CHARGING_TIMEOUT
 
 ZERO = Decimal(0)
 DEFAULT_BATCH_SIZE = 5000
+PAYMENT_AMOUNTS = (
+    "credit_applied",
+    "amount_to_charge",
+    "amount_charged",
+    "amount_left_open",
+)
 
 
 @dataclass
@@ -358,13 +368,14 @@ class Command(BaseCommand):
                 Q(reseller_id=reseller_id) | Q(operation__reseller_id=reseller_id)
             )
         problems = findings.problems
-        amounts = ("credit_applied", "amount_to_charge", "amount_charged")
-        too_large = Q()
-        for name in (*amounts, "amount_left_open"):
+        amounts = [f"payment__{name}" for name in PAYMENT_AMOUNTS]
+        too_large = Q(amount__gt=MAX_AMOUNT)
+        for name in amounts:
             too_large |= Q(**{f"{name}__gt": MAX_AMOUNT})
-        for ref_id, values in operations.filter(too_large).values_list(
-            "pk", *amounts, "amount_left_open"
+        for ref_id, *values in operations.filter(too_large).values_list(
+            "pk", "amount", *amounts
         ):
+            values = [value for value in values if value is not None]
             problems.append(
                 f"TOO LARGE operation {_reference(ref_id)}: an amount of "
                 f"{max(values)} is above {MAX_AMOUNT}"
@@ -376,9 +387,22 @@ class Command(BaseCommand):
             created_documents__kind=DocumentKind.PAYMENT,
             created_documents__source=Source.GATEWAY,
         )
+        unrecorded = operations.filter(
+            Q(kind=Operation.Kind.PAYMENT, payment__isnull=True)
+            | ~Q(kind=Operation.Kind.PAYMENT) & Q(payment__isnull=False)
+        ).order_by("pk")
+        for pk, kind in unrecorded.values_list("pk", "kind"):
+            having = "has no" if kind == Operation.Kind.PAYMENT else "has a"
+            problems.append(
+                f"PAYMENT RECORD operation {_reference(pk)}: a {kind} operation "
+                f"{having} payment record"
+            )
+
         payments = (
-            operations.filter(kind=Operation.Kind.PAYMENT)
+            operations.filter(kind=Operation.Kind.PAYMENT, payment__isnull=False)
             .annotate(
+                amount_charged=F("payment__amount_charged"),
+                amount_to_charge=F("payment__amount_to_charge"),
                 payment_documents=Count(
                     "created_documents",
                     filter=card_payments,
@@ -394,7 +418,7 @@ class Command(BaseCommand):
                 | Q(amount_charged=0) & Q(payment_documents__gt=0)
                 | Q(
                     status=Operation.Status.COMPLETED,
-                    payment_method=Operation.PaymentMethod.CARD,
+                    payment__method=Payment.Method.CARD,
                 )
                 & ~Q(amount_charged=F("amount_to_charge"))
             )
@@ -440,6 +464,29 @@ class Command(BaseCommand):
             problems.append(
                 f"RESELLER document {number} of reseller #{own}: its operation "
                 f"belongs to reseller #{theirs}"
+            )
+        for pk, own, theirs in (
+            Payment.objects.filter(operation__in=operations)
+            .exclude(operation__reseller_id=F("reseller_id"))
+            .order_by("pk")
+            .values_list("pk", "reseller_id", "operation__reseller_id")
+        ):
+            problems.append(
+                f"RESELLER payment record {_reference(pk)} of reseller #{own}: "
+                f"its operation belongs to reseller #{theirs}"
+            )
+        for pk, number, own in (
+            PaymentDocument.objects.filter(payment__operation__in=operations)
+            .exclude(
+                Q(payment__reseller_id=F("reseller_id"))
+                & Q(document__reseller_id=F("reseller_id"))
+            )
+            .order_by("payment_id", "position")
+            .values_list("payment_id", "document__number", "reseller_id")
+        ):
+            problems.append(
+                f"RESELLER payment {_reference(pk)} of reseller #{own} selects "
+                f"document {number} of another reseller"
             )
 
 
