@@ -17,10 +17,10 @@ their audit entries the same way, and applies a prepaid account's credit.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from types import SimpleNamespace
 
 from django.db import IntegrityError, connection, transaction
@@ -42,6 +42,8 @@ INSERT_BATCH = 500
 STAGE_BATCH = 5000
 FETCH_BATCH = 2000
 SUMMARY_LENGTH = 500
+# Stands for the document number in a cached sentence; never in a number.
+NUMBER_MARK = "\x00"
 # Amounts are staged as the ledger stores them (thousandths, an integer).
 _TOTAL = Document._meta.get_field("total")
 
@@ -56,7 +58,6 @@ _COLUMNS = (
     "total",
     "amount",
     "description",
-    "digest",
     "summary",
 )
 
@@ -82,33 +83,29 @@ class LedgerMatch:
     differences: tuple[str, ...]
 
 
-def digest(new: NewDocument) -> str:
-    """Return a short fingerprint of a row's values, to spot a conflicting copy."""
-    values = [
-        new.reseller.pk,
-        new.kind,
-        new.issue_date,
-        new.due_date,
-        new.total,
-        new.description,
-    ]
-    return hashlib.sha256(repr(values).encode()).hexdigest()[:16]
-
-
 def posted_summary(new: NewDocument) -> str:
     """Return the English sentence of the document's "posted" audit entry."""
+    sentence = _posted_sentence(new.kind, str(new.total), new.reseller.currency)
+    return sentence.replace(NUMBER_MARK, new.number)[:SUMMARY_LENGTH]
+
+
+@lru_cache(maxsize=4096)
+def _posted_sentence(kind: str, amount: str, currency: str) -> str:
+    # Rendering (translation, currency formatting) costs more than the rest
+    # of a row; a file repeats kinds and amounts, so the sentence is made
+    # once per kind and amount, with a mark where the number goes.
     event = SimpleNamespace(
         action=AuditEvent.Action.DOCUMENT_POSTED,
         summary="",
         facts={
-            "kind": new.kind,
-            "number": new.number,
-            "amount": str(new.total),
-            "currency": new.reseller.currency,
+            "kind": kind,
+            "number": NUMBER_MARK,
+            "amount": amount,
+            "currency": currency,
         },
     )
     with translation.override("en"):
-        return describe(event)[:SUMMARY_LENGTH]
+        return describe(event)
 
 
 class Staging:
@@ -123,6 +120,17 @@ class Staging:
         id_type = "bigint" if self.postgres else "integer"
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
+            document_id = ""
+            if self.postgres:
+                # Each staged row draws its document's id as it arrives, so
+                # the audit entries need not look the documents up again.
+                cursor.execute(
+                    "SELECT pg_get_serial_sequence(%s, 'id')",
+                    [connection.ops.quote_name(Document._meta.db_table)],
+                )
+                (sequence,) = cursor.fetchone()
+                literal = sequence.replace("'", "''")
+                document_id = f"document_id bigint DEFAULT nextval('{literal}'), "
             cursor.execute(
                 f"CREATE TEMPORARY TABLE {STAGING} ("
                 "line integer NOT NULL, "
@@ -135,8 +143,8 @@ class Staging:
                 f"total {id_type} NOT NULL, "
                 "amount text NOT NULL, "
                 "description text NOT NULL, "
-                "digest text NOT NULL, "
                 "summary text NOT NULL, "
+                f"{document_id}"
                 "keep boolean NOT NULL DEFAULT true)"
             )
 
@@ -177,7 +185,6 @@ class Staging:
             _TOTAL.get_prep_value(new.total),
             str(new.total),
             new.description,
-            digest(new),
             posted_summary(new),
         )
 
@@ -204,12 +211,23 @@ class Staging:
 
     def file_duplicates(self) -> Iterator[FileDuplicate]:
         """Yield every row repeating a number of an earlier row of the file."""
+        same = " AND ".join(
+            f"s.{column} {'IS NOT DISTINCT FROM' if self.postgres else 'IS'} f.{column}"
+            for column in (
+                "reseller_id",
+                "kind",
+                "issue_date",
+                "due_date",
+                "total",
+                "description",
+            )
+        )
         repeated = (
             f"SELECT marketplace_id, number, MIN(line) AS line FROM {STAGING} "
             "GROUP BY marketplace_id, number HAVING COUNT(*) > 1"
         )
         sql = (
-            f"SELECT s.line, s.reseller_id, s.number, f.line, s.digest = f.digest "
+            f"SELECT s.line, s.reseller_id, s.number, f.line, {same} "
             f"FROM ({repeated}) g "
             f"JOIN {STAGING} s ON s.marketplace_id = g.marketplace_id "
             "AND s.number = g.number AND s.line > g.line "
@@ -298,7 +316,8 @@ class Staging:
             )
             cursor.execute(
                 self._insert_audit_sql(reseller),
-                [actor_id, source, reseller.currency, now, reseller.pk, reseller.pk],
+                [actor_id, source, reseller.currency, now, reseller.pk]
+                + ([] if self.postgres else [reseller.pk]),
             )
         return posted
 
@@ -317,6 +336,8 @@ class Staging:
             "created_at": "%s",
             "hold_reason": "''",
         }
+        if self.postgres:
+            columns["id"] = "s.document_id"
         return (
             f'INSERT INTO "{Document._meta.db_table}" '
             f"({_quoted(columns)}) "
@@ -341,21 +362,24 @@ class Staging:
             "actor_id": "%s",
             "source": "%s",
             "reason": "''",
-            "document_id": "d.id",
-            "amount": "d.total",
+            "document_id": "s.document_id" if self.postgres else "d.id",
+            "amount": "s.total",
             "summary": "s.summary",
             "facts": facts,
             "created_at": "%s",
         }
-        table = Document._meta.db_table
+        source = f"{STAGING} s"
+        where = "s.reseller_id = %s AND s.keep"
+        if not self.postgres:  # the documents' ids, by their numbers
+            source += (
+                f' JOIN "{Document._meta.db_table}" d ON d."marketplace_id" = '
+                's.marketplace_id AND d."number" = s.number'
+            )
+            where = f'd."reseller_id" = %s AND {where}'
         return (
-            f'INSERT INTO "{AuditEvent._meta.db_table}" '
-            f"({_quoted(columns)}) "
-            f"SELECT {', '.join(columns.values())} FROM {STAGING} s "
-            f'JOIN "{table}" d ON d."marketplace_id" = s.marketplace_id '
-            'AND d."number" = s.number '
-            'WHERE d."reseller_id" = %s AND s.reseller_id = %s AND s.keep '
-            "ORDER BY s.line"
+            f'INSERT INTO "{AuditEvent._meta.db_table}" ({_quoted(columns)}) '
+            f"SELECT {', '.join(columns.values())} FROM {source} "
+            f"WHERE {where} ORDER BY s.line"
         )
 
 

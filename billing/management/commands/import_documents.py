@@ -69,6 +69,7 @@ MAX_DESCRIPTION_LENGTH = 500
 # never holds more than this in memory.
 MAX_FIELD_LENGTH = 128 * 1024
 MAX_LINES_LISTED = 50
+KINDS = frozenset(DocumentKind.values)
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -398,7 +399,7 @@ class Command(BaseCommand):
         reseller = self._reseller(marketplace, values["reseller"], prefix)
 
         kind = values["kind"].lower().replace(" ", "_").replace("-", "_")
-        if kind not in DocumentKind.values:
+        if kind not in KINDS:
             raise RowError(
                 f"{prefix}bad kind {values['kind']!r} (expected one of "
                 f"{', '.join(DocumentKind.values)})"
@@ -502,15 +503,16 @@ def _text(value: object, name: str) -> str:
         return ""
     if isinstance(value, dict | list):
         raise RowError(f"{name} must be a single value, not a JSON object or array")
-    text = str(value)
+    text = value if type(value) is str else str(value)
     if len(text) > MAX_FIELD_LENGTH:
         raise RowError(f"{name} longer than {MAX_FIELD_LENGTH} characters")
     if "\x00" in text:
         raise RowError(f"{name} contains a NUL character")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise RowError(f"{name} is not valid UTF-8 text") from None
+    if not text.isascii():  # ASCII is valid UTF-8; only the rest is encoded
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RowError(f"{name} is not valid UTF-8 text") from None
     return text.strip()
 
 
