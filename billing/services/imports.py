@@ -36,8 +36,15 @@ from billing.services.ledger_steps import Actor, auto_apply, user_or_none
 STAGING = "import_staging"
 # Fields compared with a document already in the ledger, in the order a
 # conflict names them.
-COMPARED = ("reseller", "kind", "number", "issue_date", "due_date", "total")
-COMPARED += ("description",)
+COMPARED = (
+    "reseller",
+    "kind",
+    "number",
+    "issue_date",
+    "due_date",
+    "total",
+    "description",
+)
 INSERT_BATCH = 500
 STAGE_BATCH = 5000
 FETCH_BATCH = 2000
@@ -117,6 +124,7 @@ class Staging:
     # --- filling -------------------------------------------------------------
 
     def create(self) -> None:
+        """Create the empty staging table (replacing one left on the connection)."""
         id_type = "bigint" if self.postgres else "integer"
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
