@@ -496,3 +496,17 @@ def test_a_file_for_several_resellers_posts_each_ones_documents(tmp_path, us):
     first.refresh_from_db()
     prepaid.refresh_from_db()
     assert (first.document_count, prepaid.document_count) == (2, 3)
+
+
+def test_descriptions_with_tabs_backslashes_and_newlines_survive(tmp_path, acme):
+    description = 'Tab\there, back\\slash \\N, "quoted",\nnext line'
+    quoted = description.replace('"', '""')
+    path = write_csv(
+        tmp_path, f'US,Acme Cloud,invoice,INV-1,2026-03-01,,10.00,USD,"{quoted}"'
+    )
+
+    succeeded, out, err = run(path)
+
+    assert succeeded, err
+    assert Document.objects.get(number="INV-1").description == description
+    assert "written 0, unchanged 1, refused 0" in run(path)[1]
