@@ -47,7 +47,7 @@ COMPARED = (
 )
 INSERT_BATCH = 500
 STAGE_BATCH = 5000
-FETCH_BATCH = 2000
+PAGE_LINES = 50_000
 SUMMARY_LENGTH = 500
 # Stands for the document number in a cached sentence; never in a number.
 NUMBER_MARK = "\x00"
@@ -120,6 +120,7 @@ class Staging:
 
     def __init__(self) -> None:
         self.postgres = connection.vendor == "postgresql"
+        self.last_line = 0
 
     # --- filling -------------------------------------------------------------
 
@@ -165,6 +166,7 @@ class Staging:
         batch: list[tuple] = []
         for line, new in rows:
             batch.append(self._values(line, new))
+            self.last_line = line
             if len(batch) >= STAGE_BATCH:
                 self._stage(batch)
                 batch = []
@@ -230,18 +232,15 @@ class Staging:
                 "description",
             )
         )
-        repeated = (
-            f"SELECT marketplace_id, number, MIN(line) AS line FROM {STAGING} "
-            "GROUP BY marketplace_id, number HAVING COUNT(*) > 1"
+        first = (
+            f"SELECT MIN(e.line) FROM {STAGING} e WHERE "
+            "e.marketplace_id = s.marketplace_id AND e.number = s.number"
         )
         sql = (
             f"SELECT s.line, s.reseller_id, s.number, f.line, {same} "
-            f"FROM ({repeated}) g "
-            f"JOIN {STAGING} s ON s.marketplace_id = g.marketplace_id "
-            "AND s.number = g.number AND s.line > g.line "
-            f"JOIN {STAGING} f ON f.marketplace_id = g.marketplace_id "
-            "AND f.number = g.number AND f.line = g.line "
-            "WHERE s.line > %s ORDER BY s.line"
+            f"FROM {STAGING} s JOIN {STAGING} f ON f.line = ({first}) "
+            "WHERE s.line > %s AND s.line <= %s AND f.line < s.line "
+            "ORDER BY s.line"
         )
         for line, reseller_id, number, first_line, same in self._fetch(sql):
             yield FileDuplicate(line, reseller_id, number, first_line, bool(same))
@@ -268,7 +267,7 @@ class Staging:
             f"SELECT s.line, s.reseller_id, s.number, {flags} "
             f'FROM {STAGING} s JOIN "{table}" d '
             'ON d."marketplace_id" = s.marketplace_id AND d."number" = s.number '
-            "WHERE s.keep AND s.line > %s ORDER BY s.line"
+            "WHERE s.keep AND s.line > %s AND s.line <= %s ORDER BY s.line"
         )
         for line, reseller_id, number, *differ in self._fetch(sql):
             differences = tuple(
@@ -277,16 +276,15 @@ class Staging:
             yield LedgerMatch(line, reseller_id, number, differences)
 
     def _fetch(self, sql: str) -> Iterator[tuple]:
-        """Yield the rows of ``sql`` (lines after %s, in order), in pages."""
-        after = 0
+        """Yield the rows of ``sql`` (lines after %s up to %s), in pages.
+
+        A page is a range of the file's lines, so each query stays small
+        however many rows match.
+        """
         with connection.cursor() as cursor:
-            while True:
-                cursor.execute(f"{sql} LIMIT {FETCH_BATCH}", [after])
-                rows = cursor.fetchall()
-                yield from rows
-                if len(rows) < FETCH_BATCH:
-                    return
-                after = rows[-1][0]
+            for after in range(0, self.last_line, PAGE_LINES):
+                cursor.execute(sql, [after, after + PAGE_LINES])
+                yield from cursor.fetchall()
 
     def skip(self, lines: Sequence[int]) -> None:
         """Leave the rows on ``lines`` out of posting."""

@@ -409,9 +409,7 @@ def test_prepaid_import_applies_credit_automatically(tmp_path, us):
     assert "Ledger consistent: 2 documents, 1 allocations checked" in out.getvalue()
 
 
-def test_an_imported_document_is_audited_and_counted_like_a_posted_one(
-    tmp_path, acme
-):
+def test_an_imported_document_is_audited_and_counted_like_a_posted_one(tmp_path, acme):
     posted = factories.post(
         acme, "invoice", "1200.50", number="POSTED-1", source=Source.IMPORT
     )
@@ -510,3 +508,23 @@ def test_descriptions_with_tabs_backslashes_and_newlines_survive(tmp_path, acme)
     assert succeeded, err
     assert Document.objects.get(number="INV-1").description == description
     assert "written 0, unchanged 1, refused 0" in run(path)[1]
+
+
+def test_repeats_and_ledger_matches_are_found_across_pages(tmp_path, acme, monkeypatch):
+    monkeypatch.setattr("billing.services.imports.PAGE_LINES", 2)
+    factories.post(
+        acme,
+        "invoice",
+        "1200.50",
+        number="INV-3",
+        issue_date=date(2026, 3, 1),
+        description="Cloud",
+    )
+    rows = [GOOD_INVOICE.replace("INV-1", f"INV-{n}") for n in range(1, 6)]
+    path = write_csv(tmp_path, *rows, rows[0], rows[1].removesuffix("Cloud") + "Other")
+
+    succeeded, out, err = run(path, "--partial")
+
+    assert not succeeded
+    assert "written 4, unchanged 2, refused 1 (line(s) 8)" in out
+    assert "line 8: INV-2: conflicts with line 3 of this file" in err
