@@ -288,7 +288,7 @@ class Staging:
 
     def skip(self, lines: Sequence[int]) -> None:
         """Leave the rows on ``lines`` out of posting."""
-        with connection.cursor() as cursor:
+        with transaction.atomic(), connection.cursor() as cursor:
             for start in range(0, len(lines), INSERT_BATCH):
                 part = lines[start : start + INSERT_BATCH]
                 cursor.execute(

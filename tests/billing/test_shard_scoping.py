@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
@@ -612,6 +613,33 @@ def test_importing_a_document_stays_on_its_reseller(term, other, tmp_path: Path)
         )
     assert_scoped_to(capture, term)
     assert term.documents.get(number="UP-1").total == Decimal("12.50")
+
+
+def test_importing_beside_repeats_and_the_ledger_stays_on_its_reseller(
+    term, other, tmp_path: Path
+):
+    factories.post(
+        term,
+        "invoice",
+        "12.50",
+        number="UP-0",
+        issue_date=date(2026, 1, 1),
+        description="upstream",
+    )
+    row = (
+        f"{term.marketplace.code},{term.pk},invoice,UP-{{n}},2026-01-01,2026-01-31,"
+        f"12.50,{term.currency},upstream\n"
+    )
+    path = tmp_path / "documents.csv"
+    path.write_text(
+        "marketplace,reseller,kind,number,issue_date,due_date,total,currency,"
+        "description\n" + "".join(row.format(n=n) for n in (0, 1, 1, 2))
+    )
+    out = StringIO()
+    with Capture() as capture:
+        call_command("import_documents", str(path), stdout=out, stderr=StringIO())
+    assert "written 2, unchanged 2, refused 0" in out.getvalue()
+    assert_scoped_to(capture, term)
 
 
 def test_a_statement_past_the_reseller_is_caught(term, other):

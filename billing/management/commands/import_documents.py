@@ -194,7 +194,7 @@ class Command(BaseCommand):
         Return the lines of the staged rows not to write: a repeat of an
         earlier row, or a number the ledger already holds.
         """
-        repeats = []
+        repeats = array("q")
         for row in staging.file_duplicates():
             repeats.append(row.line)
             self.to_write[row.reseller_id] -= 1
