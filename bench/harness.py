@@ -102,7 +102,7 @@ FULL = Size(
     hot_invoices=6_000,
     selection=1_000,
     selection_credits=500,
-    import_rows=2_000,
+    import_rows=200_000,
     page_account_docs=100_000,
     page_database_docs=1_000_000,
     page_requests=7,
@@ -179,6 +179,8 @@ class Harness:
             self.size = Size(**{**asdict(self.size), "repeats": args.repeats})
         if args.seconds:
             self.size = Size(**{**asdict(self.size), "seconds": args.seconds})
+        if args.import_rows:
+            self.size = Size(**{**asdict(self.size), "import_rows": args.import_rows})
         self.url = args.database_url
         self.dbname = urlsplit(self.url).path.lstrip("/")
         self.commands: list[str] = []
@@ -1352,6 +1354,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--repeats", type=int, help="repetitions of each figure")
     parser.add_argument("--seconds", type=float, help="seconds per timed run")
+    parser.add_argument(
+        "--import-rows", type=int, help="rows of the import's file (1,000,000: memory)"
+    )
     parser.add_argument(
         "--only",
         nargs="*",

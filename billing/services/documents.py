@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -137,39 +136,6 @@ def post_document(
         # Another reseller of the marketplace took the number concurrently.
         raise DuplicateDocumentNumber() from exc
     return document
-
-
-def post_documents(
-    *,
-    reseller_ids: Iterable[int],
-    batches: Iterable[Sequence[NewDocument]],
-    actor: Actor | None = None,
-    source: str = Source.IMPORT,
-) -> int:
-    """Post many documents in one transaction: all of them, or none.
-
-    ``reseller_ids`` names every account the documents belong to: they are
-    locked first, in id order (so two imports never deadlock), and held until
-    the end. ``batches`` may be a generator, so a large file is never held in
-    memory. Returns how many documents were posted.
-    """
-    actor = user_or_none(actor)
-    written = 0
-    try:
-        with transaction.atomic(durable=True):
-            locked = {pk: lock_reseller(pk) for pk in sorted(set(reseller_ids))}
-            for batch in batches:
-                for new in batch:
-                    reseller = locked.get(new.reseller.pk)
-                    if reseller is None:
-                        raise RuntimeError(
-                            f"reseller #{new.reseller.pk} was not named to be locked"
-                        )
-                    _post_locked(reseller, new, actor=actor, source=source)
-                    written += 1
-    except IntegrityError as exc:
-        raise DuplicateDocumentNumber() from exc
-    return written
 
 
 def _post_locked(

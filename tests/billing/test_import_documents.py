@@ -407,3 +407,124 @@ def test_prepaid_import_applies_credit_automatically(tmp_path, us):
     out = StringIO()
     call_command("check_ledger", stdout=out)
     assert "Ledger consistent: 2 documents, 1 allocations checked" in out.getvalue()
+
+
+def test_an_imported_document_is_audited_and_counted_like_a_posted_one(tmp_path, acme):
+    posted = factories.post(
+        acme, "invoice", "1200.50", number="POSTED-1", source=Source.IMPORT
+    )
+    path = write_csv(tmp_path, GOOD_INVOICE)
+
+    assert run(path)[0]
+
+    imported = Document.objects.get(number="INV-1")
+    by_service = AuditEvent.objects.get(document=posted)
+    by_import = AuditEvent.objects.get(document=imported)
+    assert by_import.summary == by_service.summary.replace("POSTED-1", "INV-1")
+    assert by_import.summary == "Invoice INV-1 posted for $1,200.50"
+    assert by_import.facts == {**by_service.facts, "number": "INV-1"}
+    assert (by_import.action, by_import.amount, by_import.reseller) == (
+        by_service.action,
+        Decimal("1200.50"),
+        acme,
+    )
+    assert (by_import.actor, by_import.source, by_import.operation) == (
+        None,
+        Source.IMPORT,
+        None,
+    )
+    acme.refresh_from_db()
+    assert acme.document_count == 2
+
+
+def test_partial_import_skips_numbers_already_in_the_ledger(tmp_path, acme):
+    factories.post(
+        acme, "invoice", "999.00", number="INV-1", issue_date=date(2026, 3, 1)
+    )
+    assert run(write_csv(tmp_path, "US,Acme Cloud,payment,PAY-1,2026-03-02,,1,USD,"))[0]
+    before = ledger_state()
+    path = write_csv(
+        tmp_path,
+        GOOD_INVOICE,
+        "US,Acme Cloud,payment,PAY-1,2026-03-02,,1,USD,",
+        "US,Acme Cloud,invoice,INV-2,2026-03-05,,10.00,USD,",
+        "US,Acme Cloud,invoice,INV-2,2026-03-05,,10.00,USD,",
+        name="second.csv",
+    )
+
+    succeeded, out, err = run(path, "--partial")
+
+    assert not succeeded
+    assert "written 1, unchanged 2, refused 1 (line(s) 2)" in out
+    assert "line 2: INV-1: conflicts with the document already in the ledger" in err
+    assert ledger_state() == sorted(
+        [*before, ("INV-2", Decimal("10.00"), Decimal("10.00"), "")]
+    )
+    acme.refresh_from_db()
+    assert acme.document_count == 3
+
+
+def test_a_file_for_several_resellers_posts_each_ones_documents(tmp_path, us):
+    first = factories.ResellerFactory(marketplace=us, name="First")
+    prepaid = factories.ResellerFactory(
+        marketplace=us, name="Second", payment_model=PaymentModel.PREPAID
+    )
+    factories.post(prepaid, "credit_memo", "15.00", number="CN-0")
+    path = write_csv(
+        tmp_path,
+        *(
+            f"US,{name},invoice,INV-{name}-{n},2026-03-0{n},,10.00,USD,"
+            for n in (1, 2)
+            for name in ("First", "Second")
+        ),
+    )
+
+    assert run(path)[0]
+
+    assert sorted(first.documents.values_list("number", flat=True)) == [
+        "INV-First-1",
+        "INV-First-2",
+    ]
+    open_amounts = dict(prepaid.documents.values_list("number", "open_amount"))
+    assert open_amounts == {
+        "CN-0": Decimal("0.00"),
+        "INV-Second-1": Decimal("0.00"),
+        "INV-Second-2": Decimal("5.00"),
+    }
+    first.refresh_from_db()
+    prepaid.refresh_from_db()
+    assert (first.document_count, prepaid.document_count) == (2, 3)
+
+
+def test_descriptions_with_tabs_backslashes_and_newlines_survive(tmp_path, acme):
+    description = 'Tab\there, back\\slash \\N, "quoted",\nnext line'
+    quoted = description.replace('"', '""')
+    path = write_csv(
+        tmp_path, f'US,Acme Cloud,invoice,INV-1,2026-03-01,,10.00,USD,"{quoted}"'
+    )
+
+    succeeded, out, err = run(path)
+
+    assert succeeded, err
+    assert Document.objects.get(number="INV-1").description == description
+    assert "written 0, unchanged 1, refused 0" in run(path)[1]
+
+
+def test_repeats_and_ledger_matches_are_found_across_pages(tmp_path, acme, monkeypatch):
+    monkeypatch.setattr("billing.services.imports.PAGE_LINES", 2)
+    factories.post(
+        acme,
+        "invoice",
+        "1200.50",
+        number="INV-3",
+        issue_date=date(2026, 3, 1),
+        description="Cloud",
+    )
+    rows = [GOOD_INVOICE.replace("INV-1", f"INV-{n}") for n in range(1, 6)]
+    path = write_csv(tmp_path, *rows, rows[0], rows[1].removesuffix("Cloud") + "Other")
+
+    succeeded, out, err = run(path, "--partial")
+
+    assert not succeeded
+    assert "written 4, unchanged 2, refused 1 (line(s) 8)" in out
+    assert "line 8: INV-2: conflicts with line 3 of this file" in err

@@ -25,10 +25,13 @@ row belongs to) must be reads.
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from django.apps import apps
@@ -79,7 +82,7 @@ MARKETPLACE_TABLES = {
 }
 
 TABLE = re.compile(
-    r'\b(?:FROM|JOIN|INTO|UPDATE)\s+"(billing_\w+)"(?:\s+(?:AS\s+)?("?\w+"?))?',
+    r'\b(?:FROM|JOIN|INTO|UPDATE|COPY)\s+"(billing_\w+)"(?:\s+(?:AS\s+)?("?\w+"?))?',
     re.IGNORECASE,
 )
 NOT_ALIAS = {
@@ -119,7 +122,10 @@ def scope_problems(statement: str, reseller_id: int, marketplace_id: int) -> str
     if re.search(r"\sOR\s", _outside_strings(statement)):
         return "an OR could widen the restriction"
     if statement.lstrip().upper().startswith("INSERT"):
-        return _insert_problems(statement, reseller_id)
+        source = _inserted_from(statement)
+        return _insert_problems(statement, reseller_id) or (
+            source and scope_problems(source, reseller_id, marketplace_id)
+        )
     if _is_number_check(statement, ledger, marketplace_id):
         return ""
     restricted = {
@@ -177,21 +183,23 @@ def _is_number_check(statement: str, ledger: dict, marketplace_id: int) -> bool:
     )
 
 
+INSERT = re.compile(
+    r'\s*INSERT (?:OR \w+ )?INTO "(\w+)"\s*\(([^)]*)\)\s*(VALUES|SELECT)\s(.*)',
+    re.S,
+)
+
+
 def _insert_problems(statement: str, owner: int, key: str = "reseller_id") -> str:
-    match = re.match(
-        r'\s*INSERT (?:OR \w+ )?INTO "(\w+)"\s*\(([^)]*)\)\s*VALUES\s*(.*)',
-        statement,
-        re.S,
-    )
+    match = INSERT.match(statement)
     if match is None:
-        return "an INSERT without a column list and VALUES"
-    table, columns, rest = match.groups()
+        return "an INSERT without a column list and VALUES or SELECT"
+    table, columns, verb, rest = match.groups()
     names = [name.strip().strip('"') for name in columns.split(",")]
     key = "id" if table == RESELLER_TABLE else key
     if key not in names:
         return f"INSERT INTO {table} without {key}"
     position = names.index(key)
-    rows = _value_rows(rest)
+    rows = _value_rows(rest) if verb == "VALUES" else [_select_list(rest)]
     if not rows:
         return "an INSERT whose rows cannot be read"
     for row in rows:
@@ -199,6 +207,34 @@ def _insert_problems(statement: str, owner: int, key: str = "reseller_id") -> st
         if value != str(owner):
             return f"INSERT INTO {table} with {key} = {row[position]}"
     return ""
+
+
+def _inserted_from(statement: str) -> str:
+    """Return the query an ``INSERT … SELECT`` inserts from ("" for VALUES)."""
+    match = INSERT.match(statement)
+    return f"SELECT {match.group(4)}" if match and match.group(3) == "SELECT" else ""
+
+
+def _select_list(text: str) -> list[str]:
+    """Split ``a, f(b, c), 'd, e' FROM …`` into the values it selects."""
+    values, depth, quoted, current = [], 0, False, ""
+    for index, char in enumerate(text):
+        if quoted:
+            quoted = char != "'"
+        elif char == "'":
+            quoted = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 0:
+            values.append(current)
+            current = ""
+            continue
+        elif depth == 0 and re.match(r"\sFROM\s", text[index:], re.I):
+            break
+        current += char
+    return [value.strip() for value in (*values, current)]
 
 
 def _value_rows(text: str) -> list[list[str]]:
@@ -260,11 +296,28 @@ class Capture:
         self.queries.__enter__()
         self.wrapper = connection.execute_wrapper(self)
         self.wrapper.__enter__()
+        self.copies = self._record_copies()
+        self.copies.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
+        self.copies.__exit__(*exc)
         self.wrapper.__exit__(*exc)
         self.queries.__exit__(*exc)
+
+    def _record_copies(self):
+        """Record COPY statements too: they bypass the execute wrappers."""
+        if connection.vendor != "postgresql":
+            return nullcontext()
+        from django.db.backends.postgresql.base import CursorDebugWrapper
+
+        copy = CursorDebugWrapper.copy
+
+        def recorded(cursor, statement):
+            self.depths.append(len(connection.atomic_blocks))
+            return copy(cursor, statement)
+
+        return patch.object(CursorDebugWrapper, "copy", recorded)
 
     @property
     def statements(self) -> list[Statement]:
@@ -358,6 +411,29 @@ def assert_scoped_to(capture: Capture, reseller) -> None:
             "(7, 'x'), (8, 'y')",
             "reseller_id = 8",
         ),
+        (
+            'INSERT INTO "billing_document" ("reseller_id", "number") SELECT 7, '
+            "s.number FROM import_staging s WHERE s.reseller_id = 7",
+            "",
+        ),
+        (
+            'INSERT INTO "billing_document" ("number", "reseller_id") SELECT '
+            "concat(s.number, ', x'), 8 FROM import_staging s",
+            "reseller_id = 8",
+        ),
+        (
+            'INSERT INTO "billing_auditevent" ("reseller_id", "document_id") SELECT '
+            '7, d.id FROM import_staging s JOIN "billing_document" d ON '
+            'd."number" = s.number WHERE d."reseller_id" = 7',
+            "",
+        ),
+        (
+            'INSERT INTO "billing_auditevent" ("reseller_id", "document_id") SELECT '
+            '7, d.id FROM import_staging s JOIN "billing_document" d ON '
+            'd."number" = s.number',
+            "not restricted",
+        ),
+        ('COPY "billing_document" ("reseller_id") FROM STDIN', "not restricted"),
         (
             'SELECT 1 AS "a" FROM "billing_document" WHERE '
             '("billing_document"."marketplace_id" = 3 AND '
@@ -539,6 +615,33 @@ def test_importing_a_document_stays_on_its_reseller(term, other, tmp_path: Path)
         )
     assert_scoped_to(capture, term)
     assert term.documents.get(number="UP-1").total == Decimal("12.50")
+
+
+def test_importing_beside_repeats_and_the_ledger_stays_on_its_reseller(
+    term, other, tmp_path: Path
+):
+    factories.post(
+        term,
+        "invoice",
+        "12.50",
+        number="UP-0",
+        issue_date=date(2026, 1, 1),
+        description="upstream",
+    )
+    row = (
+        f"{term.marketplace.code},{term.pk},invoice,UP-{{n}},2026-01-01,2026-01-31,"
+        f"12.50,{term.currency},upstream\n"
+    )
+    path = tmp_path / "documents.csv"
+    path.write_text(
+        "marketplace,reseller,kind,number,issue_date,due_date,total,currency,"
+        "description\n" + "".join(row.format(n=n) for n in (0, 1, 1, 2))
+    )
+    out = StringIO()
+    with Capture() as capture:
+        call_command("import_documents", str(path), stdout=out, stderr=StringIO())
+    assert "written 2, unchanged 2, refused 0" in out.getvalue()
+    assert_scoped_to(capture, term)
 
 
 def test_a_statement_past_the_reseller_is_caught(term, other):

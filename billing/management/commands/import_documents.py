@@ -4,12 +4,15 @@ Each row names a marketplace (code), a reseller (id or exact name within the
 marketplace), kind, number, issue and due dates, total, currency and
 description.
 
-An import is all or nothing. The file is read twice, streamed, so its size
-does not matter: the first pass checks every row and reports every refusal
-with its line number; only when no row is refused does the second pass post
-the documents, in batches, inside one transaction (``post_documents``). With
-``--partial`` the good rows are posted and the refused ones reported. Either
-way the command ends with a summary: written, unchanged and refused rows.
+An import is all or nothing. The file is read once, streamed, so its size
+does not matter: each row is checked as it is read (every refusal is
+reported with its line number) and the good rows go to a staging table in
+the database (:mod:`billing.services.imports`), which then answers for the
+whole file which numbers repeat within it and which the ledger already
+holds. Only when no row is refused are the documents posted, in one
+transaction. With ``--partial`` the good rows are posted and the refused ones
+reported. Either way the command ends with a summary: written, unchanged and
+refused rows.
 
 Re-running a file is safe: a document already in the ledger with the same
 values counts as unchanged, one with other values is refused as a conflict.
@@ -18,16 +21,15 @@ values counts as unchanged, one with other values is refused as a conflict.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import re
-import shutil
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
+from array import array
+from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -36,12 +38,16 @@ from typing import BinaryIO
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from billing.exceptions import BillingError, InvalidAmount
-from billing.models import Document, DocumentKind, Marketplace, Reseller, Source
+from billing.models import DocumentKind, Marketplace, Reseller, Source
 from billing.services.documents import (
     MAX_NUMBER_LENGTH,
     NewDocument,
     clean_document,
-    post_documents,
+)
+from billing.services.imports import (
+    Staging,
+    post_staged_documents,
+    staged_documents,
 )
 
 COLUMNS = (
@@ -58,65 +64,17 @@ COLUMNS = (
 REQUIRED = ("marketplace", "reseller", "kind", "number", "issue_date", "total")
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 DEFAULT_PROGRESS_EVERY = 1000
-BATCH_SIZE = 500
 MAX_DESCRIPTION_LENGTH = 500
 # Longer cells are refused (the csv module's own limit), so one bad line
 # never holds more than this in memory.
 MAX_FIELD_LENGTH = 128 * 1024
 MAX_LINES_LISTED = 50
+KINDS = frozenset(DocumentKind.values)
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class RowError(Exception):
     """A row that cannot be imported; the message says why."""
-
-
-@dataclass(frozen=True)
-class Row:
-    """A validated row, ready to post."""
-
-    reseller: Reseller
-    kind: str
-    number: str
-    issue_date: date
-    due_date: date | None
-    total: Decimal
-    description: str
-
-    def differences(self, document: Document) -> list[str]:
-        """Return the fields in which ``document`` differs from this row."""
-        different = []
-        for name in (f.name for f in fields(self)):
-            mine = getattr(self, name)
-            theirs = getattr(document, name)
-            if name == "reseller":
-                mine, theirs = mine.pk, document.reseller_id
-            if mine != theirs:
-                different.append(name)
-        return different
-
-    def digest(self) -> str:
-        """Return a short fingerprint of the values, to spot a conflicting copy."""
-        values = [
-            self.reseller.pk,
-            self.kind,
-            self.issue_date,
-            self.due_date,
-            self.total,
-            self.description,
-        ]
-        return hashlib.sha256(repr(values).encode()).hexdigest()[:16]
-
-    def new_document(self) -> NewDocument:
-        return NewDocument(
-            reseller=self.reseller,
-            kind=self.kind,
-            number=self.number,
-            total=self.total,
-            issue_date=self.issue_date,
-            due_date=self.due_date,
-            description=self.description,
-        )
 
 
 @dataclass
@@ -186,131 +144,109 @@ class Command(BaseCommand):
         self.marketplaces = {m.code.upper(): m for m in Marketplace.objects.all()}
         self.resellers: dict[int, tuple[dict[str, Reseller], dict[str, list]]] = {}
 
-        with _opened(path) as reopen:
-            report, lines, reseller_ids = self._check_file(reopen)
+        report = Report()
+        # Rows still to write, per reseller id.
+        self.to_write: Counter[int] = Counter()
+        with _opened(path) as raw, self._staged(raw, report) as staging:
+            skip = self._check_file(staging, report)
             refused = bool(report.refused)
             writing = not options["dry_run"] and (options["partial"] or not refused)
             if writing and report.new:
-                self._write(reopen, lines, reseller_ids, report)
+                self._write(staging, skip, report)
         self._summarize(report, dry_run=options["dry_run"], writing=writing)
 
-    # --- pass 1: check every row ---------------------------------------------
+    # --- check every row, staging the good ones ------------------------------
 
-    def _check_file(
-        self, reopen: Callable[[], BinaryIO]
-    ) -> tuple[Report, set[int], set[int]]:
-        """Check every row; return the report, the lines to write, the accounts."""
-        report = Report()
-        to_write: set[int] = set()
-        reseller_ids: set[int] = set()
-        # (marketplace id, number) -> (line, digest) of the rows seen so far.
-        seen: dict[tuple[int, str], tuple[int, str]] = {}
-        pending: list[tuple[int, Row]] = []
+    @contextmanager
+    def _staged(self, raw: BinaryIO, report: Report) -> Iterator[Staging]:
+        """Check every row as it is read; stage the good ones in the database."""
+        try:
+            with staged_documents(self._checked_rows(raw, report)) as staging:
+                yield staging
+        except (CommandError, BillingError):
+            raise
+        except Exception as exc:
+            raise CommandError(
+                f"The import failed while checking the file "
+                f"({type(exc).__name__}: {exc}); nothing was written. "
+                "Fix the cause and run it again."
+            ) from exc
 
-        def settle() -> None:
-            """Decide the pending rows against the ledger, one query a batch."""
-            existing = self._existing(row for _line, row in pending)
-            for line, row in pending:
-                document = existing.get((row.reseller.marketplace_id, row.number))
-                if document is None:
-                    report.new += 1
-                    to_write.add(line)
-                    reseller_ids.add(row.reseller.pk)
-                    continue
-                different = row.differences(document)
-                if different:
-                    self._refuse(
-                        report,
-                        line,
-                        f"{row.number}: conflicts with the document already in "
-                        f"the ledger (differs in {', '.join(different)})",
-                    )
-                else:
-                    report.unchanged += 1
-            pending.clear()
-
-        for line, record in self._records(reopen()):
+    def _checked_rows(
+        self, raw: BinaryIO, report: Report
+    ) -> Iterator[tuple[int, NewDocument]]:
+        for line, record in self._records(raw):
             try:
-                row = self._validate(record)
+                new = self._validate(record)
             except RowError as exc:
                 self._refuse(report, line, str(exc))
             else:
-                key = (row.reseller.marketplace_id, row.number)
-                earlier = seen.get(key)
-                if earlier is None:
-                    seen[key] = (line, row.digest())
-                    pending.append((line, row))
-                elif earlier[1] != row.digest():
-                    self._refuse(
-                        report,
-                        line,
-                        f"{row.number}: conflicts with line {earlier[0]} of this "
-                        "file (same number, other values)",
-                    )
-                else:
-                    report.unchanged += 1
-            if len(pending) >= BATCH_SIZE:
-                settle()
+                self.to_write[new.reseller.pk] += 1
+                yield line, new
             if self.progress_every and line % self.progress_every == 0:
                 self._progress(
                     f"… line {line} checked, {len(report.refused)} refused so far"
                 )
-        settle()
-        report.refused.sort()
-        return report, to_write, reseller_ids
 
-    def _existing(self, rows) -> dict[tuple[int, str], Document]:
-        by_marketplace: dict[int, list[str]] = {}
-        for row in rows:
-            by_marketplace.setdefault(row.reseller.marketplace_id, []).append(
-                row.number
-            )
-        found = {}
-        for marketplace_id, numbers in by_marketplace.items():
-            for document in Document.objects.filter(
-                marketplace_id=marketplace_id, number__in=numbers
-            ):
-                found[(marketplace_id, document.number)] = document
-        return found
+    def _check_file(self, staging: Staging, report: Report) -> array[int]:
+        """Decide the staged rows against the file and the ledger.
+
+        Return the lines of the staged rows not to write: a repeat of an
+        earlier row, or a number the ledger already holds.
+        """
+        repeats = array("q")
+        for row in staging.file_duplicates():
+            repeats.append(row.line)
+            self.to_write[row.reseller_id] -= 1
+            if row.same_values:
+                report.unchanged += 1
+            else:
+                self._refuse(
+                    report,
+                    row.line,
+                    f"{row.number}: conflicts with line {row.first_line} of this "
+                    "file (same number, other values)",
+                )
+        if repeats:
+            staging.skip(repeats)
+        in_ledger = array("q")
+        for row in staging.ledger_matches():
+            in_ledger.append(row.line)
+            self.to_write[row.reseller_id] -= 1
+            if row.differences:
+                self._refuse(
+                    report,
+                    row.line,
+                    f"{row.number}: conflicts with the document already in "
+                    f"the ledger (differs in {', '.join(row.differences)})",
+                )
+            else:
+                report.unchanged += 1
+        report.new = sum(self.to_write.values())
+        report.refused.sort()
+        return in_ledger
 
     def _refuse(self, report: Report, line: int, reason: str) -> None:
         report.refused.append(line)
         self.stderr.write(f"line {line}: {reason}")
 
-    # --- pass 2: write -------------------------------------------------------
+    # --- write ---------------------------------------------------------------
 
-    def _write(
-        self,
-        reopen: Callable[[], BinaryIO],
-        lines: set[int],
-        reseller_ids: set[int],
-        report: Report,
-    ) -> None:
-        """Post the rows to write, in batches, inside one transaction."""
+    def _write(self, staging: Staging, skip: array[int], report: Report) -> None:
+        """Post the staged rows to write, inside one transaction."""
+        reseller_ids = [pk for pk, count in self.to_write.items() if count > 0]
 
-        def batches() -> Iterator[list[NewDocument]]:
-            batch: list[NewDocument] = []
-            for line, record in self._records(reopen()):
-                if line not in lines:
-                    continue
-                try:
-                    batch.append(self._validate(record).new_document())
-                except RowError as exc:  # the reference data changed meanwhile
-                    raise CommandError(f"line {line}: {exc}") from exc
-                if len(batch) >= BATCH_SIZE:
-                    yield batch
-                    report.written += len(batch)
-                    self._progress(f"… {report.written} documents written")
-                    batch = []
-            if batch:
-                yield batch
+        def progress(written: int) -> None:
+            self._progress(f"… {written} documents written")
 
         try:
-            report.written = post_documents(
-                reseller_ids=reseller_ids, batches=batches(), source=Source.IMPORT
+            report.written = post_staged_documents(
+                staging,
+                reseller_ids=reseller_ids,
+                skip=skip,
+                source=Source.IMPORT,
+                progress=progress,
             )
-        except CommandError as exc:
-            raise CommandError(f"{exc}; nothing was written.") from exc
         except BillingError as exc:
             raise CommandError(
                 f"The import was refused while writing ({exc.message}); "
@@ -444,7 +380,7 @@ class Command(BaseCommand):
 
     # --- one row -------------------------------------------------------------
 
-    def _validate(self, record: dict | RowError) -> Row:
+    def _validate(self, record: dict | RowError) -> NewDocument:
         """Return the row parsed and checked, or raise :class:`RowError`."""
         if isinstance(record, RowError):
             raise record
@@ -463,7 +399,7 @@ class Command(BaseCommand):
         reseller = self._reseller(marketplace, values["reseller"], prefix)
 
         kind = values["kind"].lower().replace(" ", "_").replace("-", "_")
-        if kind not in DocumentKind.values:
+        if kind not in KINDS:
             raise RowError(
                 f"{prefix}bad kind {values['kind']!r} (expected one of "
                 f"{', '.join(DocumentKind.values)})"
@@ -512,15 +448,7 @@ class Command(BaseCommand):
                     f"{prefix}bad amount {values['total']!r}: {exc.message}"
                 ) from exc
             raise RowError(f"{prefix}{exc.message} [{exc.code}]") from exc
-        return Row(
-            reseller=reseller,
-            kind=kind,
-            number=new.number,
-            issue_date=issue_date,
-            due_date=due_date,
-            total=new.total,
-            description=description,
-        )
+        return new
 
     def _reseller(self, marketplace: Marketplace, value: str, prefix: str) -> Reseller:
         """Find the reseller by id, else by exact name, within the marketplace."""
@@ -549,27 +477,20 @@ class Command(BaseCommand):
 
 
 @contextmanager
-def _opened(path: str) -> Iterator[Callable[[], BinaryIO]]:
-    """Yield a function that opens the file afresh for each pass.
-
-    Standard input is copied once to a temporary file, so it can be read
-    twice like any file.
-    """
+def _opened(path: str) -> Iterator[BinaryIO]:
+    """Yield the file (or standard input, for ``-``) to read, as bytes."""
     if path == "-":
-        with tempfile.NamedTemporaryFile(prefix="import-") as spool:
-            source = getattr(sys.stdin, "buffer", None)
-            if source is None:  # a text stream standing in for stdin
-                spool.write(sys.stdin.read().encode("utf-8", "surrogateescape"))
-            else:
-                shutil.copyfileobj(source, spool)
-            spool.flush()
-            yield lambda: open(spool.name, "rb")
+        source = getattr(sys.stdin, "buffer", None)
+        if source is None:  # a text stream standing in for stdin
+            source = io.BytesIO(sys.stdin.read().encode("utf-8", "surrogateescape"))
+        yield source
         return
     try:
-        open(path, "rb").close()
+        stream = open(path, "rb")  # noqa: SIM115 -- closed below
     except OSError as exc:
         raise CommandError(f"Cannot read {path}: {exc.strerror}") from exc
-    yield lambda: open(path, "rb")
+    with stream:
+        yield stream
 
 
 def _text(value: object, name: str) -> str:
@@ -582,15 +503,16 @@ def _text(value: object, name: str) -> str:
         return ""
     if isinstance(value, dict | list):
         raise RowError(f"{name} must be a single value, not a JSON object or array")
-    text = str(value)
+    text = value if type(value) is str else str(value)
     if len(text) > MAX_FIELD_LENGTH:
         raise RowError(f"{name} longer than {MAX_FIELD_LENGTH} characters")
     if "\x00" in text:
         raise RowError(f"{name} contains a NUL character")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise RowError(f"{name} is not valid UTF-8 text") from None
+    if not text.isascii():  # ASCII is valid UTF-8; only the rest is encoded
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RowError(f"{name} is not valid UTF-8 text") from None
     return text.strip()
 
 
