@@ -294,6 +294,14 @@ class Payment(models.Model):
                 name="payment_charged_at_most_requested",
             ),
         ]
+        indexes = [
+            # Cash application and support's search look payments up by the
+            # reference a transfer quotes. Not a partial index: a prepared
+            # statement's generic plan could not prove its condition.
+            models.Index(
+                fields=["transfer_reference"], name="payment_transfer_reference"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Payment {self.reference}"
