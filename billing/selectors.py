@@ -39,6 +39,7 @@ from billing.models import (
     Marketplace,
     Operation,
     Reseller,
+    ResellerMembership,
     Reversal,
 )
 
@@ -59,11 +60,12 @@ def reseller_for_user(user: RequestUser) -> Reseller | None:
     """Return the reseller account a reseller-panel user belongs to, or None."""
     if not user.is_authenticated:
         return None
-    return (
-        Reseller.objects.select_related("marketplace")
-        .filter(memberships__user=user)
-        .first()
-    )
+    # One statement from the membership (a user has one at most), with the
+    # reseller and its marketplace that every panel page shows; no ORDER BY.
+    memberships = ResellerMembership.objects.select_related(
+        "reseller__marketplace"
+    ).filter(user_id=user.pk)[:1]
+    return next((membership.reseller for membership in memberships), None)
 
 
 def marketplaces_for_staff(user: RequestUser) -> QuerySet[Marketplace]:
