@@ -57,11 +57,18 @@ RequestUser = AbstractBaseUser | AnonymousUser
 
 
 def reseller_for_user(user: RequestUser) -> Reseller | None:
-    """Return the reseller account a reseller-panel user belongs to, or None."""
+    """Return the reseller account a reseller-panel user belongs to, or None.
+
+    A user loaded with its membership (as the sign-in backend loads it) costs
+    no statement; another costs one, from the membership (a user has one at
+    most), with the reseller and the marketplace that every panel page shows.
+    """
     if not user.is_authenticated:
         return None
-    # One statement from the membership (a user has one at most), with the
-    # reseller and its marketplace that every panel page shows; no ORDER BY.
+    loaded = ResellerMembership.user.field.remote_field
+    if loaded.is_cached(user):
+        membership = loaded.get_cached_value(user)
+        return membership.reseller if membership is not None else None
     memberships = ResellerMembership.objects.select_related(
         "reseller__marketplace"
     ).filter(user_id=user.pk)[:1]

@@ -72,6 +72,8 @@ MIDDLEWARE = [
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    "reseller_panel.backends.MembershipBackend",
+    # Still serves the sessions it signed in before the backend above.
     "django.contrib.auth.backends.ModelBackend",
 ]
 
