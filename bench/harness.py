@@ -708,7 +708,8 @@ class Harness:
             ResellerMembership.objects.create(user=user, reseller=reseller)
             session = SessionStore()
             session[SESSION_KEY] = str(user.pk)
-            session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+            # The backend a sign-in with a password records.
+            session[BACKEND_SESSION_KEY] = "reseller_panel.backends.MembershipBackend"
             session[HASH_SESSION_KEY] = user.get_session_auth_hash()
             session.create()
             accounts.append(

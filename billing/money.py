@@ -6,7 +6,9 @@ digits than the currency allows is rejected, never rounded.
 """
 
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
+from babel import Locale
 from babel.numbers import (
     NumberFormatError,
     format_currency,
@@ -140,6 +142,16 @@ def parse_localized_amount(
     return parse_amount(amount, currency, allow_zero=allow_zero)
 
 
+@lru_cache(maxsize=64)
+def _babel_locale(locale: str) -> Locale:
+    """Return babel's data for ``locale``, parsed once per process.
+
+    A page formats many amounts in one locale; babel looks the locale's data
+    up again on every call given its name, and only once given the object.
+    """
+    return Locale.parse(locale.replace("-", "_"))
+
+
 def format_amount(amount: Decimal, currency: str, locale: str = "en_US") -> str:
     """Return ``amount`` as typed in ``locale``, no symbol: ``1.234,50``."""
     places = currency_exponent(currency)
@@ -147,7 +159,7 @@ def format_amount(amount: Decimal, currency: str, locale: str = "en_US") -> str:
     return format_decimal(
         amount,
         format=pattern,
-        locale=locale.replace("-", "_"),
+        locale=_babel_locale(locale),
         decimal_quantization=False,
     )
 
@@ -155,5 +167,5 @@ def format_amount(amount: Decimal, currency: str, locale: str = "en_US") -> str:
 def format_money(amount: Decimal, currency: str, locale: str = "en_US") -> str:
     """Return ``amount`` as a person reads it: ``$1,234.50``, ``1.234,50 €``."""
     return format_currency(
-        amount, currency.upper(), locale=locale.replace("-", "_"), currency_digits=True
+        amount, currency.upper(), locale=_babel_locale(locale), currency_digits=True
     )

@@ -39,6 +39,7 @@ from billing.models import (
     Marketplace,
     Operation,
     Reseller,
+    ResellerMembership,
     Reversal,
 )
 
@@ -56,14 +57,22 @@ RequestUser = AbstractBaseUser | AnonymousUser
 
 
 def reseller_for_user(user: RequestUser) -> Reseller | None:
-    """Return the reseller account a reseller-panel user belongs to, or None."""
+    """Return the reseller account a reseller-panel user belongs to, or None.
+
+    A user loaded with its membership (as the sign-in backend loads it) costs
+    no statement; another costs one, from the membership (a user has one at
+    most), with the reseller and the marketplace that every panel page shows.
+    """
     if not user.is_authenticated:
         return None
-    return (
-        Reseller.objects.select_related("marketplace")
-        .filter(memberships__user=user)
-        .first()
-    )
+    loaded = ResellerMembership.user.field.remote_field
+    if loaded.is_cached(user):
+        membership = loaded.get_cached_value(user)
+        return membership.reseller if membership is not None else None
+    memberships = ResellerMembership.objects.select_related(
+        "reseller__marketplace"
+    ).filter(user_id=user.pk)[:1]
+    return next((membership.reseller for membership in memberships), None)
 
 
 def marketplaces_for_staff(user: RequestUser) -> QuerySet[Marketplace]:

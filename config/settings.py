@@ -72,6 +72,10 @@ MIDDLEWARE = [
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    "reseller_panel.backends.MembershipBackend",
+    # Still serves the sessions it signed in before the backend above; until
+    # they have expired (SESSION_COOKIE_AGE) it also checks a wrong password a
+    # second time. Remove it then.
     "django.contrib.auth.backends.ModelBackend",
 ]
 

@@ -1,0 +1,91 @@
+"""The pay flow's statements, counted exactly: a new one shows up here first.
+
+Preview (GET): the session, the user with its membership, reseller and
+marketplace (one statement, see ``reseller_panel.backends``), the reseller
+again for the plan, the selected documents and the open credits. The count
+does not depend on how many documents are selected.
+
+Confirm (POST): the session, the user with its reseller; then, in the payment's
+transaction, the locked reseller, the idempotency key, the selected documents,
+the open credits, the operation, the open amounts, the allocations and the
+audit event, between the transaction's start and its end. A remainder left
+for a bank transfer adds the transfer reference.
+"""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from billing.models import Operation, ResellerMembership
+from tests import factories
+from tests.reseller_panel.conftest import days_ago
+
+PREVIEW_QUERIES = 5
+CONFIRM_QUERIES = {
+    Operation.Status.COMPLETED: 12,
+    Operation.Status.AWAITING_TRANSFER: 13,
+}
+
+
+@pytest.mark.parametrize("selected", [1, 3])
+@pytest.mark.parametrize(
+    ("credit", "status"),
+    [
+        ("1000.00", Operation.Status.COMPLETED),
+        ("50.00", Operation.Status.AWAITING_TRANSFER),
+    ],
+)
+def test_the_pay_flow_sends_the_same_statements_for_any_selection(
+    client_of, term_reseller, django_assert_num_queries, selected, credit, status
+):
+    ids = [
+        factories.post(
+            term_reseller, "invoice", "100.00", issue_date=days_ago(30 + i)
+        ).pk
+        for i in range(selected)
+    ]
+    factories.post(term_reseller, "credit_memo", credit)
+    client = client_of(term_reseller)
+    with django_assert_num_queries(PREVIEW_QUERIES):
+        response = client.get(reverse("pay"), {"document": ids, "use_credit": "1"})
+    assert response.status_code == 200
+    data = {
+        "document": ids,
+        "use_credit": "1",
+        "fingerprint": response.context["plan"].fingerprint,
+        "idempotency_key": response.context["key"],
+        "payment_method": "bank_transfer",
+    }
+    with django_assert_num_queries(CONFIRM_QUERIES[status]):
+        response = client.post(reverse("pay"), data)
+    assert response.status_code == 302
+    operation = Operation.objects.get(reseller=term_reseller, kind="payment")
+    assert operation.status == status
+
+
+def test_a_removed_membership_counts_at_the_next_request(client_of, term_reseller):
+    client = client_of(term_reseller)
+    assert client.get(reverse("home")).status_code == 200
+    ResellerMembership.objects.filter(reseller=term_reseller).delete()
+    assert client.get(reverse("home")).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("backend", "queries"),
+    [
+        # The session and the user with its reseller.
+        ("reseller_panel.backends.MembershipBackend", 2),
+        # A session signed in before that backend: the reseller on its own.
+        ("django.contrib.auth.backends.ModelBackend", 3),
+    ],
+)
+def test_a_page_reads_the_reseller_once_with_either_backend(
+    term_reseller, django_assert_num_queries, backend, queries
+):
+    client = Client()
+    client.force_login(factories.reseller_user(term_reseller), backend=backend)
+    with django_assert_num_queries(queries):
+        response = client.get(reverse("help_paying"))
+    assert response.status_code == 200
+    assert response.context["reseller"] == term_reseller
+    assert response.context["marketplace"] == term_reseller.marketplace
