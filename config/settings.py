@@ -72,11 +72,8 @@ MIDDLEWARE = [
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    # Django's model backend, loading the user with its reseller account.
     "reseller_panel.backends.MembershipBackend",
-    # Still serves the sessions it signed in before the backend above; until
-    # they have expired (SESSION_COOKIE_AGE) it also checks a wrong password a
-    # second time. Remove it then.
-    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -7,23 +7,26 @@ does not depend on how many documents are selected.
 
 Confirm (POST): the session, the user with its reseller; then, in the payment's
 transaction, the locked reseller, the idempotency key, the selected documents,
-the open credits, the operation, the open amounts, the allocations and the
-audit event, between the transaction's start and its end. A remainder left
-for a bank transfer adds the transfer reference.
+the open credits, the operation, its payment record (with a bank transfer's
+reference), the selected documents as rows, the open amounts, the
+allocations and the audit event, between the transaction's start and its end.
 """
 
 import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
 from billing.models import Operation, ResellerMembership
+from billing.selectors import reseller_for_user
 from tests import factories
 from tests.reseller_panel.conftest import days_ago
 
 PREVIEW_QUERIES = 5
 CONFIRM_QUERIES = {
-    Operation.Status.COMPLETED: 12,
-    Operation.Status.AWAITING_TRANSFER: 13,
+    Operation.Status.COMPLETED: 14,
+    Operation.Status.AWAITING_TRANSFER: 14,
 }
 
 
@@ -70,22 +73,31 @@ def test_a_removed_membership_counts_at_the_next_request(client_of, term_reselle
     assert client.get(reverse("home")).status_code == 403
 
 
-@pytest.mark.parametrize(
-    ("backend", "queries"),
-    [
-        # The session and the user with its reseller.
-        ("reseller_panel.backends.MembershipBackend", 2),
-        # A session signed in before that backend: the reseller on its own.
-        ("django.contrib.auth.backends.ModelBackend", 3),
-    ],
-)
-def test_a_page_reads_the_reseller_once_with_either_backend(
-    term_reseller, django_assert_num_queries, backend, queries
+def test_a_page_reads_the_reseller_with_the_user(
+    term_reseller, django_assert_num_queries
 ):
     client = Client()
-    client.force_login(factories.reseller_user(term_reseller), backend=backend)
-    with django_assert_num_queries(queries):
+    client.force_login(factories.reseller_user(term_reseller))
+    # The session, and the user with its reseller.
+    with django_assert_num_queries(2):
         response = client.get(reverse("help_paying"))
     assert response.status_code == 200
     assert response.context["reseller"] == term_reseller
     assert response.context["marketplace"] == term_reseller.marketplace
+
+
+def test_a_user_loaded_otherwise_costs_one_statement_for_its_reseller(
+    term_reseller, django_assert_num_queries
+):
+    user = User.objects.get(pk=factories.reseller_user(term_reseller).pk)
+    with django_assert_num_queries(1):
+        reseller = reseller_for_user(user)
+        assert reseller == term_reseller
+        assert reseller.marketplace == term_reseller.marketplace
+
+
+def test_only_the_membership_backend_signs_in():
+    # A second backend would check every wrong password twice.
+    assert [
+        path for path in settings.AUTHENTICATION_BACKENDS if "axes" not in path
+    ] == ["reseller_panel.backends.MembershipBackend"]
