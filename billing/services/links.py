@@ -33,7 +33,7 @@ from billing.money import parse_amount
 from billing.services.ledger_steps import (
     Actor,
     active_allocations,
-    apply_allocations,
+    allocate,
     clean_idempotency_key,
     record_audit_event,
     replayed_operation,
@@ -102,12 +102,24 @@ def link_documents(
             credit_applied=value,
             completed_at=timezone.now(),
         )
-        (allocation,) = apply_allocations(
+        allocated = allocate(
             reseller=reseller,
             operation=operation,
             planned=[PlannedAllocation(credit.pk, debit.pk, value)],
-            documents=documents,
+            open_amounts={doc.pk: doc.open_amount for doc in (credit, debit)},
             actor=actor,
+        )
+        credit.open_amount = allocated.open_amounts[credit.pk]
+        debit.open_amount = allocated.open_amounts[debit.pk]
+        allocation = Allocation(
+            pk=allocated.allocation_ids[0],
+            reseller=reseller,
+            credit=credit,
+            debit=debit,
+            amount=value,
+            operation=operation,
+            created_by=actor,
+            created_at=allocated.created_at,
         )
         record_audit_event(
             reseller=reseller,
