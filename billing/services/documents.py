@@ -30,8 +30,8 @@ from billing.services.ledger_steps import (
     auto_apply,
     clean_idempotency_key,
     create_document,
+    lock_and_replay,
     record_audit_event,
-    replayed_operation,
     request_hash,
     require_reason,
     user_or_none,
@@ -213,9 +213,8 @@ def issue_credit_memo(
     digest = request_hash(total, reason, issue_date)
     actor = user_or_none(actor)
     with transaction.atomic(durable=True):
-        reseller = lock_reseller(reseller.pk)
-        replay = replayed_operation(
-            reseller=reseller, key=key, kind=Operation.Kind.CREDIT_MEMO, digest=digest
+        reseller, replay = lock_and_replay(
+            reseller.pk, key=key, kind=Operation.Kind.CREDIT_MEMO, digest=digest
         )
         if replay is not None:
             return Document.objects.get(operation=replay, reseller=reseller)

@@ -21,6 +21,7 @@ from billing.exceptions import (
     InvalidIdempotencyKey,
     ReasonRequired,
 )
+from billing.locking import lock_reseller
 from billing.models import (
     Allocation,
     AuditEvent,
@@ -68,22 +69,23 @@ def request_hash(*parts: object) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def replayed_operation(
-    *, reseller: Reseller, key: str | None, kind: str, digest: str
-) -> Operation | None:
-    """Return the operation an earlier request with ``key`` made, if any.
+def lock_and_replay(
+    reseller_id: int, *, key: str | None, kind: str, digest: str
+) -> tuple[Reseller, Operation | None]:
+    """Lock the reseller; return it and the operation an earlier request made.
 
-    The same key with other parameters (or for another action) is refused:
-    it is a mistake, not a replay. Call under the reseller lock.
+    The operation is the one made under the same idempotency ``key``, if any;
+    it is looked up by the locking statement itself. The same key with other
+    parameters (or for another action) is refused: it is a mistake, not a
+    replay.
     """
-    if key is None:
-        return None
-    operation = Operation.objects.filter(reseller=reseller, idempotency_key=key).first()
-    if operation is not None and (
-        operation.kind != kind or operation.request_hash != digest
-    ):
+    reseller = lock_reseller(reseller_id, idempotency_key=key)
+    if key is None or reseller.replay_id is None:
+        return reseller, None
+    operation = Operation.objects.get(pk=reseller.replay_id, reseller=reseller)
+    if operation.kind != kind or operation.request_hash != digest:
         raise IdempotencyKeyReused()
-    return operation
+    return reseller, operation
 
 
 def require_reason(reason: str) -> str:

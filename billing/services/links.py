@@ -18,7 +18,6 @@ from billing.exceptions import (
     PaymentInProgress,
     WrongDocumentKind,
 )
-from billing.locking import lock_reseller
 from billing.models import (
     CREDIT_KINDS,
     DEBIT_KINDS,
@@ -35,8 +34,8 @@ from billing.services.ledger_steps import (
     active_allocations,
     allocate,
     clean_idempotency_key,
+    lock_and_replay,
     record_audit_event,
-    replayed_operation,
     request_hash,
     require_reason,
     reverse_allocations,
@@ -73,9 +72,8 @@ def link_documents(
     digest = request_hash(credit.pk, debit.pk, amount, reason)
     actor = user_or_none(actor)
     with transaction.atomic(durable=True):
-        reseller = lock_reseller(credit.reseller_id)
-        replay = replayed_operation(
-            reseller=reseller, key=key, kind=Operation.Kind.LINK, digest=digest
+        reseller, replay = lock_and_replay(
+            credit.reseller_id, key=key, kind=Operation.Kind.LINK, digest=digest
         )
         if replay is not None:
             return Allocation.objects.get(operation=replay, reseller=reseller)
@@ -157,9 +155,8 @@ def unlink_allocation(
     key = clean_idempotency_key(idempotency_key, required=False)
     digest = request_hash("unlink", allocation.pk, reason)
     with transaction.atomic(durable=True):
-        reseller = lock_reseller(allocation.reseller_id)
-        replay = replayed_operation(
-            reseller=reseller, key=key, kind=Operation.Kind.UNLINK, digest=digest
+        reseller, replay = lock_and_replay(
+            allocation.reseller_id, key=key, kind=Operation.Kind.UNLINK, digest=digest
         )
         if replay is not None:
             return replay.reversals.get()
@@ -221,9 +218,8 @@ def revert_operation(
     key = clean_idempotency_key(idempotency_key, required=False)
     digest = request_hash("revert", operation.pk, reason)
     with transaction.atomic(durable=True):
-        reseller = lock_reseller(operation.reseller_id)
-        replay = replayed_operation(
-            reseller=reseller, key=key, kind=Operation.Kind.REVERT, digest=digest
+        reseller, replay = lock_and_replay(
+            operation.reseller_id, key=key, kind=Operation.Kind.REVERT, digest=digest
         )
         if replay is not None:
             return replay
