@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db.models import Exists, QuerySet, Value
 from django.utils.translation import gettext as _
 
 from billing.allocation_policy import (
@@ -122,13 +123,29 @@ def open_item(document: Document) -> OpenItem:
     )
 
 
-def open_documents(reseller: Reseller, kinds: Iterable[str]) -> list[Document]:
+def open_documents(reseller: Reseller, kinds: Iterable[str]) -> QuerySet[Document]:
     """Return the reseller's documents of ``kinds`` with an open amount."""
-    return list(
-        Document.objects.filter(
-            reseller=reseller, kind__in=list(kinds), open_amount__gt=0
-        )
+    return Document.objects.filter(
+        reseller=reseller, kind__in=list(kinds), open_amount__gt=0
+    ).order_by()
+
+
+def with_open_credits(
+    reseller: Reseller, debits: QuerySet[Document]
+) -> tuple[list[Document], list[Document]]:
+    """Return the reseller's open credits and ``debits``, read in one statement.
+
+    One ``UNION ALL`` of the two reads, so planning under the lock costs one
+    round trip. The order of either list is the database's: the policy sorts.
+    """
+    credits = open_documents(reseller, CREDIT_KINDS).annotate(
+        in_open_credits=Value(True)
     )
+    debits = debits.order_by().annotate(in_open_credits=Value(False))
+    found: dict[bool, list[Document]] = {True: [], False: []}
+    for document in credits.union(debits, all=True):
+        found[document.in_open_credits].append(document)
+    return found[True], found[False]
 
 
 def auto_apply_plan(
@@ -141,14 +158,17 @@ def auto_apply_plan(
     With ``new_credit`` (a document not posted yet, such as a credit memo
     under review) the plan shows what posting it would apply as well.
     """
-    credits = open_documents(reseller, CREDIT_KINDS)
-    if not credits and new_credit is None:
-        return credits, [], []
     # Disputed documents on hold wait for support, whatever credit is open.
-    debits = [doc for doc in open_documents(reseller, DEBIT_KINDS) if not doc.is_held]
+    debits = open_documents(reseller, DEBIT_KINDS).filter(held_at__isnull=True)
+    if new_credit is None:
+        # Without open credit there is nothing to apply: no debit is read.
+        debits = debits.filter(Exists(open_documents(reseller, CREDIT_KINDS)))
+    credits, debits = with_open_credits(reseller, debits)
     credit_items = [open_item(doc) for doc in credits]
     if new_credit is not None:
         credit_items.append(new_credit)
+    if not credit_items:
+        return credits, [], []
     planned = plan_allocations(credit_items, map(open_item, debits))
     return credits, debits, planned
 
@@ -157,7 +177,9 @@ def plan_payment(
     *, reseller: Reseller, ids: list[int], use_credit: bool
 ) -> PaymentPlan:
     """Plan the payment from the balances as they are now."""
-    selected = list(Document.objects.filter(reseller=reseller, pk__in=ids))
+    credits, selected = with_open_credits(
+        reseller, Document.objects.filter(reseller=reseller, pk__in=ids)
+    )
     if len(selected) != len(ids):
         raise DocumentNotFound()
     if any(doc.kind not in DEBIT_KINDS or doc.open_amount <= 0 for doc in selected):
@@ -166,7 +188,6 @@ def plan_payment(
     if held:
         raise DocumentOnHold(DocumentOnHold.message.format(document=", ".join(held)))
     allowed = credit_allowed(reseller)
-    credits = open_documents(reseller, CREDIT_KINDS)
     balance = sum((doc.open_amount for doc in credits), ZERO)
     by_id = {doc.pk: doc for doc in selected}
     debit_items = [open_item(doc) for doc in selected]
