@@ -287,12 +287,6 @@ def _create_locked(
         amount=total,
         facts={"kind": kind, "number": number, "amount": str(total)},
     )
-    if reseller.is_prepaid and auto_apply(
-        reseller=reseller, actor=actor, source=source
-    ):
-        document.open_amount = (
-            Document.objects.filter(reseller=reseller, pk=document.pk)
-            .values_list("open_amount", flat=True)
-            .get()
-        )
+    if reseller.is_prepaid:
+        auto_apply(reseller=reseller, actor=actor, source=source, documents=[document])
     return document

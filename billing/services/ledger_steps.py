@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
@@ -287,12 +287,17 @@ def active_allocations(**filters) -> list[Allocation]:
 
 
 def auto_apply(
-    *, reseller: Reseller, actor: Actor | None, source: str
+    *,
+    reseller: Reseller,
+    actor: Actor | None,
+    source: str,
+    documents: Iterable[Document] = (),
 ) -> Operation | None:
     """Apply the reseller's open credit to its open debits, by the policy.
 
     Used for prepaid accounts each time a document is posted. Returns the
     automatic-application operation, or None when there was nothing to apply.
+    ``documents`` the caller holds get their new open amounts.
     """
     credits, debits, planned = auto_apply_plan(reseller)
     if not planned:
@@ -305,14 +310,17 @@ def auto_apply(
         source=source,
         credit_applied=applied,
     )
-    documents = {doc.pk: doc for doc in (*credits, *debits)}
-    apply_allocations(
+    allocated = allocate(
         reseller=reseller,
         operation=operation,
         planned=planned,
-        documents=documents,
+        open_amounts={doc.pk: doc.open_amount for doc in (*credits, *debits)},
         actor=actor,
     )
+    for document in documents:
+        document.open_amount = allocated.open_amounts.get(
+            document.pk, document.open_amount
+        )
     record_audit_event(
         reseller=reseller,
         action=AuditEvent.Action.CREDIT_APPLIED,
