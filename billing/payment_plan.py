@@ -15,9 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Exists, QuerySet, Value
+from django.db import transaction
 from django.utils.translation import gettext as _
 
+from billing import rows
 from billing.allocation_policy import (
     OpenItem,
     PlannedAllocation,
@@ -123,29 +124,55 @@ def open_item(document: Document) -> OpenItem:
     )
 
 
-def open_documents(reseller: Reseller, kinds: Iterable[str]) -> QuerySet[Document]:
-    """Return the reseller's documents of ``kinds`` with an open amount."""
-    return Document.objects.filter(
-        reseller=reseller, kind__in=list(kinds), open_amount__gt=0
-    ).order_by()
+# The plan's reads, sent under the lock by every payment, link and posting:
+# written out once rather than built by the ORM each time. Each document row
+# ends in 1 when it is one of the open credits, else 0.
+def _documents(marker: int, where: str) -> str:
+    return (
+        f"SELECT {rows.columns(Document)}, {marker} "  # noqa: S608 - names from _meta
+        f'FROM "billing_document" WHERE {where}'
+    )
+
+
+def _open(kinds: Sequence[str], table: str = "billing_document") -> str:
+    return (
+        f'"{table}"."reseller_id" = %s AND "{table}"."open_amount" > 0 '
+        f'AND "{table}"."kind" IN ({", ".join(["%s"] * len(kinds))})'
+    )
+
+
+OPEN_CREDITS = _documents(1, _open(CREDIT_KINDS))
+OPEN_DEBITS = _documents(
+    0, _open(DEBIT_KINDS) + ' AND "billing_document"."held_at" IS NULL'
+)
+ANY_OPEN_CREDIT = (
+    ' AND EXISTS (SELECT 1 FROM "billing_document" AS "credit" '  # noqa: S608 - no values
+    f"WHERE {_open(CREDIT_KINDS, table='credit')})"
+)
+SELECTED = _documents(
+    0, '"billing_document"."reseller_id" = %s AND "billing_document"."id" IN ({ids})'
+)
 
 
 def with_open_credits(
-    reseller: Reseller, debits: QuerySet[Document]
+    reseller: Reseller, sql: str, params: Sequence[object]
 ) -> tuple[list[Document], list[Document]]:
-    """Return the reseller's open credits and ``debits``, read in one statement.
+    """Return the reseller's open credits and the documents ``sql`` reads.
 
     One ``UNION ALL`` of the two reads, so planning under the lock costs one
     round trip. The order of either list is the database's: the policy sorts.
     """
-    credits = open_documents(reseller, CREDIT_KINDS).annotate(
-        in_open_credits=Value(True)
-    )
-    debits = debits.order_by().annotate(in_open_credits=Value(False))
-    found: dict[bool, list[Document]] = {True: [], False: []}
-    for document in credits.union(debits, all=True):
-        found[document.in_open_credits].append(document)
-    return found[True], found[False]
+    connection = transaction.get_connection()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{OPEN_CREDITS} UNION ALL {sql}",
+            [reseller.pk, *CREDIT_KINDS, *params],
+        )
+        found = cursor.fetchall()
+    documents = rows.instances(Document, found, connection)
+    credits = [doc for doc, row in zip(documents, found, strict=True) if row[-1]]
+    others = [doc for doc, row in zip(documents, found, strict=True) if not row[-1]]
+    return credits, others
 
 
 def auto_apply_plan(
@@ -159,11 +186,11 @@ def auto_apply_plan(
     under review) the plan shows what posting it would apply as well.
     """
     # Disputed documents on hold wait for support, whatever credit is open.
-    debits = open_documents(reseller, DEBIT_KINDS).filter(held_at__isnull=True)
+    sql, params = OPEN_DEBITS, [reseller.pk, *DEBIT_KINDS]
     if new_credit is None:
         # Without open credit there is nothing to apply: no debit is read.
-        debits = debits.filter(Exists(open_documents(reseller, CREDIT_KINDS)))
-    credits, debits = with_open_credits(reseller, debits)
+        sql, params = sql + ANY_OPEN_CREDIT, [*params, reseller.pk, *CREDIT_KINDS]
+    credits, debits = with_open_credits(reseller, sql, params)
     credit_items = [open_item(doc) for doc in credits]
     if new_credit is not None:
         credit_items.append(new_credit)
@@ -178,7 +205,9 @@ def plan_payment(
 ) -> PaymentPlan:
     """Plan the payment from the balances as they are now."""
     credits, selected = with_open_credits(
-        reseller, Document.objects.filter(reseller=reseller, pk__in=ids)
+        reseller,
+        SELECTED.format(ids=", ".join(["%s"] * len(ids))),
+        [reseller.pk, *ids],
     )
     if len(selected) != len(ids):
         raise DocumentNotFound()

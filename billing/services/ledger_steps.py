@@ -74,16 +74,22 @@ def lock_and_replay(
 ) -> tuple[Reseller, Operation | None]:
     """Lock the reseller; return it and the operation an earlier request made.
 
-    The operation is the one made under the same idempotency ``key``, if any;
-    it is looked up by the locking statement itself. The same key with other
-    parameters (or for another action) is refused: it is a mistake, not a
-    replay.
+    The operation is the one made under the same idempotency ``key``, if any.
+    It is read after the lock is held, so a concurrent request with the same
+    key that held the lock first is seen. The same key with other parameters
+    (or for another action) is refused: it is a mistake, not a replay.
     """
-    reseller = lock_reseller(reseller_id, idempotency_key=key)
-    if key is None or reseller.replay_id is None:
+    reseller = lock_reseller(reseller_id)
+    if key is None:
         return reseller, None
-    operation = Operation.objects.get(pk=reseller.replay_id, reseller=reseller)
-    if operation.kind != kind or operation.request_hash != digest:
+    operation = (
+        Operation.objects.filter(reseller=reseller, idempotency_key=key)
+        .order_by()
+        .first()
+    )
+    if operation is not None and (
+        operation.kind != kind or operation.request_hash != digest
+    ):
         raise IdempotencyKeyReused()
     return reseller, operation
 
