@@ -182,8 +182,10 @@ def allocate(
     return Allocated(ids if planned else [], left, now)
 
 
-# Rows per statement: well below the parameter limits of SQLite and PostgreSQL.
-ROWS_PER_STATEMENT = 1000
+# Rows per statement. The integers of a row (ids, stored amounts) are written
+# into the statement as literals: a parameter each would cost more to parse,
+# in the driver and on the server, than the rows cost to write.
+ROWS_PER_STATEMENT = 5000
 
 
 def insert_allocations(
@@ -194,27 +196,27 @@ def insert_allocations(
     actor: Actor | None,
     created_at: datetime,
 ) -> list[int]:
-    """Insert the allocations, 1,000 rows a statement; return their ids, in order."""
+    """Insert the allocations, one statement per 5,000; return their ids, in order."""
     connection = transaction.get_connection()
     stamp = connection.ops.adapt_datetimefield_value(created_at)
-    actor_id = actor.pk if actor is not None else None
+    actor_id = "NULL" if actor is None else _integer(actor.pk)
     ids: list[int] = []
     for start in range(0, len(planned), ROWS_PER_STATEMENT):
         chunk = planned[start : start + ROWS_PER_STATEMENT]
-        params: list[object] = []
-        for credit_id, debit_id, amount in chunk:
-            params += [reseller.pk, credit_id, debit_id, _stored(amount)]
-            params += [operation.pk, actor_id, stamp]
-        rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+        rows = ", ".join(
+            f"({_integer(reseller.pk)}, {_integer(credit_id)}, {_integer(debit_id)}, "
+            f"{_stored(amount)}, {_integer(operation.pk)}, {actor_id}, %s)"
+            for credit_id, debit_id, amount in chunk
+        )
         columns = (
             '"reseller_id", "credit_id", "debit_id", "amount", "operation_id", '
             '"created_by_id", "created_at"'
         )
         sql = (
-            f'INSERT INTO "billing_allocation" ({columns}) VALUES {rows} RETURNING "id"'  # noqa: S608 - placeholders only
+            f'INSERT INTO "billing_allocation" ({columns}) VALUES {rows} RETURNING "id"'  # noqa: S608 - integers only
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql, [stamp] * len(chunk))
             ids += [row[0] for row in cursor.fetchall()]
     return ids
 
@@ -222,7 +224,7 @@ def insert_allocations(
 def store_open_amounts(reseller: Reseller, open_amounts: Mapping[int, Decimal]) -> None:
     """Store new open amounts by document id, restricted to the reseller.
 
-    One ``UPDATE … FROM (VALUES …)`` joined on the id (per 1,000 rows):
+    One ``UPDATE … FROM (VALUES …)`` joined on the id (per 5,000 rows):
     cheaper to build and to run than ``bulk_update``'s ``CASE`` per document,
     and the reseller's filter keeps it on the reseller's shard.
     """
@@ -230,29 +232,33 @@ def store_open_amounts(reseller: Reseller, open_amounts: Mapping[int, Decimal]) 
     connection = transaction.get_connection()
     for start in range(0, len(items), ROWS_PER_STATEMENT):
         chunk = items[start : start + ROWS_PER_STATEMENT]
-        params: list[object] = []
-        for pk, amount in chunk:
-            params += [pk, _stored(amount)]
-        rows = ", ".join(["(%s, %s)"] * len(chunk))
+        rows = ", ".join(f"({_integer(pk)}, {_stored(amount)})" for pk, amount in chunk)
         # VALUES names its columns column1, column2 on both databases.
         sql = (
-            'UPDATE "billing_document" SET "open_amount" = new.column2 '  # noqa: S608 - placeholders only
+            'UPDATE "billing_document" SET "open_amount" = new.column2 '  # noqa: S608 - integers only
             f"FROM (VALUES {rows}) AS new "
             'WHERE "billing_document"."id" = new.column1 '
             'AND "billing_document"."reseller_id" = %s'
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, reseller.pk])
+            cursor.execute(sql, [reseller.pk])
             if cursor.rowcount != len(chunk):
                 raise AssertionError("an open amount names another reseller's document")
+
+
+def _integer(value: int) -> str:
+    """Return an id as an SQL literal (refusing anything but an integer)."""
+    if type(value) is not int:
+        raise TypeError(f"not an integer: {value!r}")
+    return str(value)
 
 
 _AMOUNT = Document._meta.get_field("open_amount")
 
 
-def _stored(amount: Decimal) -> int:
+def _stored(amount: Decimal) -> str:
     """Return ``amount`` as its column stores it (see :class:`AmountField`)."""
-    return _AMOUNT.get_prep_value(amount)
+    return _integer(_AMOUNT.get_prep_value(amount))
 
 
 def reverse_allocations(
