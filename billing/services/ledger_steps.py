@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone, translation
 
+from billing import rows
 from billing.allocation_policy import PlannedAllocation
 from billing.audit import describe
 from billing.exceptions import (
@@ -69,6 +70,15 @@ def request_hash(*parts: object) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+# The operation made under an idempotency key: every payment sends this read,
+# so it is written out rather than built by the ORM each time.
+REPLAY = (
+    f"SELECT {rows.columns(Operation)} FROM "  # noqa: S608 - names from _meta
+    '"billing_operation" WHERE "billing_operation"."reseller_id" = %s '
+    'AND "billing_operation"."idempotency_key" = %s'
+)
+
+
 def lock_and_replay(
     reseller_id: int, *, key: str | None, kind: str, digest: str
 ) -> tuple[Reseller, Operation | None]:
@@ -82,11 +92,11 @@ def lock_and_replay(
     reseller = lock_reseller(reseller_id)
     if key is None:
         return reseller, None
-    operation = (
-        Operation.objects.filter(reseller=reseller, idempotency_key=key)
-        .order_by()
-        .first()
-    )
+    connection = transaction.get_connection()
+    with connection.cursor() as cursor:
+        cursor.execute(REPLAY, [reseller.pk, key])
+        found = rows.instances(Operation, cursor.fetchall(), connection)
+    operation = found[0] if found else None
     if operation is not None and (
         operation.kind != kind or operation.request_hash != digest
     ):
