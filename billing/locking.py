@@ -9,15 +9,37 @@ and so already holds the database's single write lock.
 
 from django.db import transaction
 
-from billing.models import Reseller
+from billing import rows
+from billing.models import Marketplace, Reseller
+
+# The reseller with its marketplace. Every write sends it, so it is written
+# out rather than built by the ORM each time. It reads nothing else: the row
+# lock may have to wait for another transaction, and in READ COMMITTED what
+# that transaction wrote is visible only to the statements sent after this
+# one (a replay check folded into it would miss a concurrent duplicate).
+LOCK = (
+    f"SELECT {rows.columns(Reseller)}, {rows.columns(Marketplace)} "  # noqa: S608 - names from _meta
+    'FROM "billing_reseller" INNER JOIN "billing_marketplace" '
+    'ON "billing_reseller"."marketplace_id" = "billing_marketplace"."id" '
+    'WHERE "billing_reseller"."id" = %s'
+)
 
 
 def lock_reseller(reseller_id: int) -> Reseller:
     """Lock and return the reseller, with its marketplace; call inside atomic."""
-    if not transaction.get_connection().in_atomic_block:
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
         raise RuntimeError("lock_reseller() must run inside transaction.atomic()")
-    return (
-        Reseller.objects.select_related("marketplace")
-        .select_for_update(of=("self",))
-        .get(pk=reseller_id)
+    sql = LOCK
+    if connection.features.has_select_for_update_of:
+        sql += ' FOR UPDATE OF "billing_reseller"'
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [reseller_id])
+        found = cursor.fetchall()
+    if not found:
+        raise Reseller.DoesNotExist(f"no reseller #{reseller_id}")
+    (reseller,) = rows.instances(Reseller, found, connection)
+    (reseller.marketplace,) = rows.instances(
+        Marketplace, found, connection, start=rows.width(Reseller)
     )
+    return reseller

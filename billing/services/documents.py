@@ -29,8 +29,8 @@ from billing.services.ledger_steps import (
     auto_apply,
     clean_idempotency_key,
     create_document,
+    lock_and_replay,
     record_audit_event,
-    replayed_operation,
     request_hash,
     require_reason,
     user_or_none,
@@ -179,9 +179,8 @@ def issue_credit_memo(
     digest = request_hash(total, reason, issue_date)
     actor = user_or_none(actor)
     with transaction.atomic(durable=True):
-        reseller = lock_reseller(reseller.pk)
-        replay = replayed_operation(
-            reseller=reseller, key=key, kind=Operation.Kind.CREDIT_MEMO, digest=digest
+        reseller, replay = lock_and_replay(
+            reseller.pk, key=key, kind=Operation.Kind.CREDIT_MEMO, digest=digest
         )
         if replay is not None:
             return Document.objects.get(operation=replay, reseller=reseller)
@@ -254,12 +253,6 @@ def _create_locked(
         amount=total,
         facts={"kind": kind, "number": number, "amount": str(total)},
     )
-    if reseller.is_prepaid and auto_apply(
-        reseller=reseller, actor=actor, source=source
-    ):
-        document.open_amount = (
-            Document.objects.filter(reseller=reseller, pk=document.pk)
-            .values_list("open_amount", flat=True)
-            .get()
-        )
+    if reseller.is_prepaid:
+        auto_apply(reseller=reseller, actor=actor, source=source, documents=[document])
     return document

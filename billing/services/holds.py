@@ -87,10 +87,10 @@ def release_hold(
             amount=document.open_amount,
             facts={"number": document.number},
         )
-        if reseller.is_prepaid and auto_apply(
-            reseller=reseller, actor=actor, source=source
-        ):
-            document.refresh_from_db(fields=["open_amount"])
+        if reseller.is_prepaid:
+            auto_apply(
+                reseller=reseller, actor=actor, source=source, documents=[document]
+            )
     return document
 
 

@@ -18,7 +18,6 @@ from billing.exceptions import (
     PaymentInProgress,
     WrongDocumentKind,
 )
-from billing.locking import lock_reseller
 from billing.models import (
     CREDIT_KINDS,
     DEBIT_KINDS,
@@ -33,10 +32,10 @@ from billing.money import parse_amount
 from billing.services.ledger_steps import (
     Actor,
     active_allocations,
-    apply_allocations,
+    allocate,
     clean_idempotency_key,
+    lock_and_replay,
     record_audit_event,
-    replayed_operation,
     request_hash,
     require_reason,
     reverse_allocations,
@@ -73,9 +72,8 @@ def link_documents(
     digest = request_hash(credit.pk, debit.pk, amount, reason)
     actor = user_or_none(actor)
     with transaction.atomic(durable=True):
-        reseller = lock_reseller(credit.reseller_id)
-        replay = replayed_operation(
-            reseller=reseller, key=key, kind=Operation.Kind.LINK, digest=digest
+        reseller, replay = lock_and_replay(
+            credit.reseller_id, key=key, kind=Operation.Kind.LINK, digest=digest
         )
         if replay is not None:
             return Allocation.objects.get(operation=replay, reseller=reseller)
@@ -102,12 +100,24 @@ def link_documents(
             amount=value,
             completed_at=timezone.now(),
         )
-        (allocation,) = apply_allocations(
+        allocated = allocate(
             reseller=reseller,
             operation=operation,
             planned=[PlannedAllocation(credit.pk, debit.pk, value)],
-            documents=documents,
+            open_amounts={doc.pk: doc.open_amount for doc in (credit, debit)},
             actor=actor,
+        )
+        credit.open_amount = allocated.open_amounts[credit.pk]
+        debit.open_amount = allocated.open_amounts[debit.pk]
+        allocation = Allocation(
+            pk=allocated.allocation_ids[0],
+            reseller=reseller,
+            credit=credit,
+            debit=debit,
+            amount=value,
+            operation=operation,
+            created_by=actor,
+            created_at=allocated.created_at,
         )
         record_audit_event(
             reseller=reseller,
@@ -145,9 +155,8 @@ def unlink_allocation(
     key = clean_idempotency_key(idempotency_key, required=False)
     digest = request_hash("unlink", allocation.pk, reason)
     with transaction.atomic(durable=True):
-        reseller = lock_reseller(allocation.reseller_id)
-        replay = replayed_operation(
-            reseller=reseller, key=key, kind=Operation.Kind.UNLINK, digest=digest
+        reseller, replay = lock_and_replay(
+            allocation.reseller_id, key=key, kind=Operation.Kind.UNLINK, digest=digest
         )
         if replay is not None:
             return replay.reversals.get()
@@ -209,9 +218,8 @@ def revert_operation(
     key = clean_idempotency_key(idempotency_key, required=False)
     digest = request_hash("revert", operation.pk, reason)
     with transaction.atomic(durable=True):
-        reseller = lock_reseller(operation.reseller_id)
-        replay = replayed_operation(
-            reseller=reseller, key=key, kind=Operation.Kind.REVERT, digest=digest
+        reseller, replay = lock_and_replay(
+            operation.reseller_id, key=key, kind=Operation.Kind.REVERT, digest=digest
         )
         if replay is not None:
             return replay

@@ -60,8 +60,8 @@ from billing.services.ledger_steps import (
     auto_apply,
     clean_idempotency_key,
     create_document,
+    lock_and_replay,
     record_audit_event,
-    replayed_operation,
     request_hash,
     user_or_none,
 )
@@ -98,9 +98,8 @@ def pay_documents(
     digest = request_hash(sorted(ids), bool(use_credit), payment_method)
 
     with transaction.atomic(durable=True):
-        locked = lock_reseller(reseller.pk)
-        operation = replayed_operation(
-            reseller=locked, key=key, kind=Operation.Kind.PAYMENT, digest=digest
+        locked, operation = lock_and_replay(
+            reseller.pk, key=key, kind=Operation.Kind.PAYMENT, digest=digest
         )
         if operation is None:
             operation = _start_payment(

@@ -33,7 +33,11 @@ LEDGER_WRITES = {
     "auto_apply",
     "apply_allocations",
     "reverse_allocations",
+    "allocate",
+    "insert_allocations",
+    "store_open_amounts",
     "lock_reseller",
+    "lock_and_replay",
 }
 ORM_WRITES = {
     "save",

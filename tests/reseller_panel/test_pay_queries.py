@@ -2,12 +2,12 @@
 
 Preview (GET): the session, the user with its membership, reseller and
 marketplace (one statement, see ``reseller_panel.backends``), the reseller
-again for the plan, the selected documents and the open credits. The count
-does not depend on how many documents are selected.
+again for the plan, and the selected documents with the open credits (one
+read). The count does not depend on how many documents are selected.
 
 Confirm (POST): the session, the user with its reseller; then, in the payment's
-transaction, the locked reseller, the idempotency key, the selected documents,
-the open credits, the operation, its payment record (with a bank transfer's
+transaction, the locked reseller, the idempotency key, the selected documents
+with the open credits, the operation, its payment record (with a bank transfer's
 reference), the selected documents as rows, the open amounts, the
 allocations and the audit event, between the transaction's start and its end.
 """
@@ -23,10 +23,10 @@ from billing.selectors import reseller_for_user
 from tests import factories
 from tests.reseller_panel.conftest import days_ago
 
-PREVIEW_QUERIES = 5
+PREVIEW_QUERIES = 4
 CONFIRM_QUERIES = {
-    Operation.Status.COMPLETED: 14,
-    Operation.Status.AWAITING_TRANSFER: 14,
+    Operation.Status.COMPLETED: 13,
+    Operation.Status.AWAITING_TRANSFER: 13,
 }
 
 
