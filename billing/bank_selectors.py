@@ -20,7 +20,7 @@ from billing.models import (
     Reseller,
 )
 from billing.references import normalize
-from billing.selectors import marketplaces_for_staff
+from billing.selectors import HAS_OPEN_AMOUNT, marketplaces_for_staff
 
 RESELLER_MATCHES = 20
 
@@ -70,7 +70,7 @@ def resellers_for_line(line: BankLine, query: str) -> list[Reseller]:
 def open_debits_of(reseller: Reseller) -> QuerySet[Document]:
     """Return the reseller's open invoices and debit memos, oldest first."""
     return Document.objects.filter(
-        reseller=reseller, kind__in=DEBIT_KINDS, open_amount__gt=0
+        HAS_OPEN_AMOUNT, reseller=reseller, kind__in=DEBIT_KINDS
     ).order_by("issue_date", "number")
 
 

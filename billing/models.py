@@ -876,6 +876,8 @@ class BankLineEvent(models.Model):
 
     A line that proves no reseller has no reseller audit trail yet, so its
     history lives here; applying it also writes the reseller's audit event.
+    It carries its line's marketplace, so the bank tables are distributed by
+    marketplace together.
     """
 
     class Action(models.TextChoices):
@@ -886,6 +888,9 @@ class BankLineEvent(models.Model):
         RETURNED = "returned", _("Returned to payer")
 
     line = models.ForeignKey(BankLine, on_delete=models.PROTECT, related_name="events")
+    marketplace = models.ForeignKey(
+        Marketplace, on_delete=models.PROTECT, related_name="+"
+    )
     action = models.CharField(max_length=20, choices=Action.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -22,13 +22,19 @@ from billing import services
 from billing.models import (
     Allocation,
     AuditEvent,
+    BankLine,
+    BankLineEvent,
+    BankStatement,
     CreditPolicy,
     Document,
     Operation,
+    Payment,
     PaymentModel,
     Reversal,
 )
+from billing.services.cash_application import import_statement
 from tests import factories
+from tests.billing import bank
 from tests.classic_panel.conftest import LINK, MEMO, VIEW, staff
 from tests.html_forms import submit
 
@@ -231,3 +237,51 @@ def test_card_payment_fails_at_each_write_and_the_retry_charges_once(db):
     assert operation.payment.amount_charged == Decimal("100.00")
     assert Document.objects.filter(kind="payment").count() == 1
     assert fresh(invoice).open_amount == 0
+
+
+def bank_state() -> tuple:
+    return (
+        ledger_state(),
+        sorted(Payment.objects.values_list("pk", "amount_left_open")),
+        sorted(BankStatement.objects.values_list("pk", flat=True)),
+        sorted(BankLine.objects.values_list("pk", "state", "payment_id")),
+        BankLineEvent.objects.count(),
+    )
+
+
+def test_statement_import_fails_whole_at_each_write_and_the_retry_imports_once(db):
+    """The upload page has no retry form: the import itself is driven."""
+    de = bank.de_marketplace()
+    cobalt = bank.reseller(de, "Cobalt Systems GmbH")
+    invoice = factories.post(cobalt, "invoice", "119.00", number="DE-INV-2026-0001")
+    operation = bank.awaiting(cobalt, [invoice], 4711)
+    delta = bank.reseller(de, "Delta Tech AG", prepaid=True)
+    bank.awaiting(delta, [factories.post(delta, "invoice", "500.00")], 4712)
+    nordlicht = bank.reseller(de, "Nordlicht IT")
+    first = factories.post(nordlicht, "invoice", "360.50", number="DE-INV-2026-0107")
+    second = factories.post(nordlicht, "invoice", "500.00", number="DE-INV-2026-0108")
+    data = (bank.FIXTURES / "camt053_v02.xml").read_bytes()
+    before = bank_state()
+    for fail_at in range(1, MAX_WRITES):
+        with failing_write(Fault(fail_at)) as fault:
+            try:
+                result = import_statement(
+                    data=data, file_name="camt.xml", actor=None, source="bank"
+                )
+            except DatabaseError:
+                assert fault.raised, fail_at
+        if not fault.raised:
+            break
+        assert bank_state() == before, fail_at
+    else:
+        raise AssertionError("the import never completed")
+    # the statement, its lines, the queued line's event, the payment documents
+    # and the resellers' counts, each operation's allocations and open
+    # amounts, the operations' status, the amounts left open, the applied
+    # lines, their events and audit events
+    assert fail_at - 1 >= 20
+    assert (result.lines, result.new, result.applied, result.queued) == (4, 4, 3, 1)
+    assert fresh(invoice).open_amount == 0
+    assert Operation.objects.get(pk=operation.pk).status == Operation.Status.COMPLETED
+    assert fresh(first).open_amount + fresh(second).open_amount < Decimal("860.50")
+    assert BankLine.objects.filter(state=BankLine.State.APPLIED).count() == 3

@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from billing.allocation_policy import plan_allocations
+from billing.allocation_policy import PlannedAllocation, plan_allocations
 from billing.exceptions import BillingError, DocumentNotFound
 from billing.locking import lock_reseller
 from billing.matching import (
@@ -39,7 +40,6 @@ from billing.matching import (
 )
 from billing.models import (
     DEBIT_KINDS,
-    Allocation,
     AuditEvent,
     BankLine,
     BankLineEvent,
@@ -62,8 +62,10 @@ from billing.references import (
     creditor_reference_candidates,
     useful_document_number,
 )
+from billing.selectors import HAS_OPEN_AMOUNT
 from billing.services.ledger_steps import (
     Actor,
+    allocate,
     auto_apply,
     clean_idempotency_key,
     require_reason,
@@ -253,6 +255,7 @@ def _import_one(
         BankLineEvent.objects.bulk_create(
             BankLineEvent(
                 line=row,
+                marketplace_id=row.marketplace_id,
                 action=BankLineEvent.Action.QUEUED,
                 actor=actor,
                 source=source,
@@ -333,7 +336,7 @@ def matching_context(marketplace: Marketplace, lines: Iterable[Line]) -> MatchCo
     documents = [
         DocumentFact(id=pk, reseller_id=reseller_id, number=number, open_amount=open_)
         for pk, reseller_id, number, open_ in Document.objects.filter(
-            marketplace=marketplace, kind__in=DEBIT_KINDS, open_amount__gt=0
+            HAS_OPEN_AMOUNT, marketplace=marketplace, kind__in=DEBIT_KINDS
         ).values_list("id", "reseller_id", "number", "open_amount")
         if useful_document_number(number)
     ]
@@ -363,8 +366,9 @@ def _apply(
     ``resellers`` are locked. Each line's money goes to its operations'
     documents (oldest operation first), else to its named documents, by the
     allocation policy; what is left stays as credit, which a prepaid account
-    applies at once. A statement's lines are written with a constant number
-    of queries (plus one per reseller), so large statements import quickly.
+    applies at once. The allocations and open amounts go through the
+    ledger's writer (:func:`allocate`), one call per reseller and operation;
+    the lines, payments and their events are written in bulk.
     """
     if not items:
         return
@@ -431,8 +435,12 @@ def _apply(
         Reseller.objects.filter(pk=reseller_id).update(
             document_count=F("document_count") + count
         )
-    allocations: list[Allocation] = []
-    touched_debits: dict[int, Document] = {}
+    # Each line's plan sees what the lines before it took; the plan is then
+    # recorded by the ledger's writer once per (reseller, operation), each
+    # call given the open amounts the calls before it left.
+    open_amounts = {pk: doc.open_amount for pk, doc in debits.items()}
+    open_amounts |= {payment.pk: payment.open_amount for payment in payments}
+    planned: dict[tuple[int, Operation], list[PlannedAllocation]] = {}
     touched_operations: dict[int, tuple[Operation, list[int]]] = {}
     for (_line, decision), group, payment in zip(items, groups, payments, strict=True):
         for operation, ids in group:
@@ -444,42 +452,32 @@ def _apply(
             ]
             if not owned or payment.open_amount <= 0:
                 continue
-            for item in plan_allocations([open_item(payment)], map(open_item, owned)):
-                debit = debits[item.debit_id]
-                if item.amount <= 0 or item.amount > min(
-                    payment.open_amount, debit.open_amount
-                ):
-                    raise AssertionError(f"plan overspends: {item}")
+            rows = plan_allocations([open_item(payment)], map(open_item, owned))
+            for item in rows:
                 payment.open_amount -= item.amount
-                debit.open_amount -= item.amount
-                touched_debits[debit.pk] = debit
-                allocations.append(
-                    Allocation(
-                        reseller_id=decision.reseller_id,
-                        credit=payment,
-                        debit=debit,
-                        amount=item.amount,
-                        operation=operation,
-                        created_by=actor,
-                    )
-                )
-    for operation, ids in touched_operations.values():
-        left = sum((debits[pk].open_amount for pk in ids if pk in debits), ZERO)
-        operation.payment.amount_left_open = left
-        if left == 0:
-            operation.status = Operation.Status.COMPLETED
-            operation.completed_at = operation.completed_at or now
-        else:
-            operation.status = Operation.Status.PARTLY_PAID
-    _update_rows(Document, [*touched_debits.values(), *payments], ["open_amount"])
-    Allocation.objects.bulk_create(allocations, batch_size=1000)
-    touched = [operation for operation, _ids in touched_operations.values()]
-    _update_rows(Operation, touched, ["status", "completed_at"])
-    _update_rows(Payment, [op.payment for op in touched], ["amount_left_open"])
-    fields = ["state", "reseller_id", "payment_id", "operation_id", "match_method"]
-    fields += ["match_detail", "unmatched_reason"]
-    if action == BankLineEvent.Action.ASSIGNED:
-        fields += ["handled_by_id", "handled_reason", "handled_at"]
+                debits[item.debit_id].open_amount -= item.amount
+            planned.setdefault((decision.reseller_id, operation), []).extend(rows)
+    for (reseller_id, operation), rows in planned.items():
+        allocated = allocate(
+            reseller=resellers[reseller_id],
+            operation=operation,
+            planned=rows,
+            open_amounts={
+                pk: open_amounts[pk]
+                for row in rows
+                for pk in (row.credit_id, row.debit_id)
+            },
+            actor=actor,
+        )
+        open_amounts |= allocated.open_amounts
+    _settle_operations(
+        [operation for operation, _ids in touched_operations.values()],
+        {
+            pk: sum((open_amounts[i] for i in ids if i in debits), ZERO)
+            for pk, (_operation, ids) in touched_operations.items()
+        },
+        now,
+    )
     audit, events = [], []
     for (line, decision), group, payment in zip(items, groups, payments, strict=True):
         holder = group[0][0]
@@ -521,6 +519,7 @@ def _apply(
         events.append(
             BankLineEvent(
                 line=line,
+                marketplace_id=line.marketplace_id,
                 action=action,
                 actor=actor,
                 source=source,
@@ -529,10 +528,16 @@ def _apply(
                 idempotency_key=idempotency_key,
             )
         )
-    _update_rows(BankLine, [line for line, _d in items], fields)
+    _store_applied_lines(
+        [line for line, _d in items],
+        handled=action == BankLineEvent.Action.ASSIGNED,
+        actor=actor,
+        reason=reason,
+        now=now,
+    )
     AuditEvent.objects.bulk_create(audit, batch_size=1000)
     BankLineEvent.objects.bulk_create(events, batch_size=1000)
-    leftover = {p.reseller_id for p in payments if p.open_amount > 0}
+    leftover = {p.reseller_id for p in payments if open_amounts[p.pk] > 0}
     for reseller_id in sorted(leftover):
         if resellers[reseller_id].is_prepaid:
             auto_apply(reseller=resellers[reseller_id], actor=actor, source=Source.BANK)
@@ -580,31 +585,96 @@ def _create_holders(created: Sequence[tuple[Operation, list[int]]]) -> None:
     )
 
 
-def _update_rows(model, objects: Sequence, attnames: Sequence[str]) -> None:
-    """Write ``attnames`` of ``objects`` back, one prepared UPDATE for all rows.
+def _settle_operations(
+    operations: Sequence[Operation], left_open: dict[int, Decimal], now
+) -> None:
+    """Store what each paid operation leaves open, and its status.
 
-    Django's ``bulk_update`` builds one CASE expression per field and batch,
-    which costs seconds of Python for thousands of rows; an ``executemany`` of
-    one parameterised statement does the same work in milliseconds.
+    An operation that leaves nothing open is completed, else partly paid.
+    Plain set-based updates per reseller: a status (or an amount left open)
+    is shared by many operations.
     """
-    if not objects:
-        return
+    by_status: dict[tuple[int, str], list[int]] = {}
+    by_amount: dict[tuple[int, Decimal], list[int]] = {}
+    for operation in operations:
+        left = left_open[operation.pk]
+        operation.payment.amount_left_open = left
+        if left == 0:
+            operation.status = Operation.Status.COMPLETED
+            operation.completed_at = operation.completed_at or now
+        else:
+            operation.status = Operation.Status.PARTLY_PAID
+        key = (operation.reseller_id, operation.status)
+        by_status.setdefault(key, []).append(operation.pk)
+        by_amount.setdefault((operation.reseller_id, left), []).append(operation.pk)
+    for (reseller_id, status), ids in sorted(by_status.items()):
+        changes = {"status": status}
+        if status == Operation.Status.COMPLETED:
+            changes["completed_at"] = Coalesce(F("completed_at"), Value(now))
+        Operation.objects.filter(reseller_id=reseller_id, pk__in=ids).update(**changes)
+    for (reseller_id, left), ids in sorted(by_amount.items()):
+        Payment.objects.filter(reseller_id=reseller_id, pk__in=ids).update(
+            amount_left_open=left
+        )
+
+
+# Lines per statement when applied lines are written back.
+LINES_PER_STATEMENT = 1000
+
+
+def _store_applied_lines(
+    lines: Sequence[BankLine],
+    *,
+    handled: bool,
+    actor: Actor | None,
+    reason: str,
+    now,
+) -> None:
+    """Write applied lines back, restricted to their marketplace.
+
+    One ``UPDATE … FROM (VALUES …)`` per 1,000 lines: their ids as literals,
+    their match method and detail as parameters. ``handled`` (an agent's
+    assignment) also stores who handled the lines (``actor``), why and when.
+    """
     connection = transaction.get_connection()
-    quote = connection.ops.quote_name
-    fields = [model._meta.get_field(name.removesuffix("_id")) for name in attnames]
-    columns = ", ".join(f"{quote(field.column)} = %s" for field in fields)
-    table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
-    rows = [
-        [
-            field.get_db_prep_save(getattr(obj, field.attname), connection)
-            for field in fields
-        ]
-        + [obj.pk]
-        for obj in objects
-    ]
-    sql = f"UPDATE {table} SET {columns} WHERE {pk} = %s"  # noqa: S608 - names from _meta
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    handled_columns = (
+        ', "handled_by_id" = %s, "handled_reason" = %s, "handled_at" = %s'
+        if handled
+        else ""
+    )
+    by_marketplace: dict[int, list[BankLine]] = {}
+    for line in lines:
+        by_marketplace.setdefault(line.marketplace_id, []).append(line)
+    for marketplace_id, group in sorted(by_marketplace.items()):
+        for start in range(0, len(group), LINES_PER_STATEMENT):
+            chunk = group[start : start + LINES_PER_STATEMENT]
+            values = ", ".join(
+                f"({int(line.pk)}, {int(line.reseller_id)}, {int(line.payment_id)}, "
+                f"{int(line.operation_id)}, %s, %s)"
+                for line in chunk
+            )
+            # VALUES names its columns column1, column2, … on both databases.
+            sql = (
+                'UPDATE "billing_bankline" SET "state" = %s, '  # noqa: S608 - integers only
+                '"reseller_id" = new.column2, "payment_id" = new.column3, '
+                '"operation_id" = new.column4, "match_method" = new.column5, '
+                '"match_detail" = new.column6, "unmatched_reason" = \'\''
+                f"{handled_columns} FROM (VALUES {values}) AS new "
+                'WHERE "billing_bankline"."id" = new.column1 '
+                'AND "billing_bankline"."marketplace_id" = %s'
+            )
+            params: list = [BankLine.State.APPLIED.value]
+            if handled:
+                params += [
+                    actor.pk if actor is not None else None,
+                    reason,
+                    connection.ops.adapt_datetimefield_value(now),
+                ]
+            for line in chunk:
+                params += [line.match_method, line.match_detail]
+            params.append(marketplace_id)
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
 
 
 def _open_debits(ids: set[int]) -> dict[int, Document]:
@@ -615,9 +685,9 @@ def _open_debits(ids: set[int]) -> dict[int, Document]:
         found.update(
             (doc.pk, doc)
             for doc in Document.objects.filter(
+                HAS_OPEN_AMOUNT,
                 pk__in=ordered[start : start + CHUNK],
                 kind__in=DEBIT_KINDS,
-                open_amount__gt=0,
             )
         )
     return found
@@ -699,6 +769,7 @@ def return_bank_line(
         line.save(update_fields=["state", "handled_by", "handled_reason", "handled_at"])
         BankLineEvent.objects.create(
             line=line,
+            marketplace_id=line.marketplace_id,
             action=BankLineEvent.Action.RETURNED,
             actor=actor,
             source=Source.CLASSIC_PANEL,

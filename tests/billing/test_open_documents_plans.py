@@ -16,6 +16,7 @@ from datetime import date, timedelta
 import pytest
 from django.db import connection, transaction
 
+from billing.bank_selectors import open_debits_of
 from billing.models import Document, DocumentKind, Source
 from billing.selectors import open_credits, overdue_condition, unpaid_documents
 from tests import factories
@@ -84,6 +85,7 @@ def long_account(term_reseller):
             ),
             id="overdue",
         ),
+        pytest.param(open_debits_of, id="bank-open-debits"),
     ],
 )
 def test_open_documents_use_a_partial_index_in_a_generic_plan(long_account, reads):

@@ -62,23 +62,22 @@ LEDGER_TABLES = {
 RESELLER_TABLE = "billing_reseller"
 # Not distributed by reseller: reference tables copied to every node, and
 # the sandbox gateway's stand-in for a payment processor's own records.
-# The bank-line history is reached through its line; it has to gain the
-# line's marketplace_id before the bank tables are sharded (BENCHMARKS.md).
 NOT_LEDGER_TABLES = {
     "billing_marketplace",
     "billing_sandboxcharge",
-    "billing_banklineevent",
 }
 # Numbering shared by the resellers of one marketplace: the constraint across
 # resellers (BENCHMARKS.md says how it maps onto shards). A statement on them
 # must stay in the locked reseller's marketplace.
 # Bank statements and their lines belong to a marketplace until a line is
-# matched to a reseller (the unmatched queue spans resellers by nature).
+# matched to a reseller (the unmatched queue spans resellers by nature); a
+# line's history carries the line's marketplace.
 MARKETPLACE_TABLES = {
     "billing_numbersequence",
     "billing_marketplacebankaccount",
     "billing_bankstatement",
     "billing_bankline",
+    "billing_banklineevent",
 }
 
 TABLE = re.compile(
