@@ -43,3 +43,22 @@ def instances(
     end = start + len(fields)
     values = compiler.apply_converters((row[start:end] for row in rows), converters)
     return [model.from_db(connection.alias, None, row) for row in values]
+
+
+def insert_values(
+    obj: models.Model, fields: Sequence[models.Field], connection: BaseDatabaseWrapper
+) -> list:
+    """Return ``obj``'s values of ``fields`` as an ``INSERT`` stores them.
+
+    As the ORM's insert does: each field's ``pre_save`` runs first (a creation
+    time is stamped on ``obj``), then its conversion for the database.
+    """
+    return [
+        field.get_db_prep_save(field.pre_save(obj, True), connection)
+        for field in fields
+    ]
+
+
+def insert_columns(fields: Sequence[models.Field]) -> str:
+    """Return the columns of ``fields``, quoted, for an ``INSERT``'s column list."""
+    return ", ".join(f'"{field.column}"' for field in fields)
