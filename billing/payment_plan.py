@@ -111,7 +111,10 @@ def preview_payment(
 ) -> PaymentPlan:
     """Return what paying the selected documents would do, changing nothing."""
     ids = clean_document_ids(document_ids)
-    reseller = Reseller.objects.select_related("marketplace").get(pk=reseller.pk)
+    if not Reseller.marketplace.is_cached(reseller):
+        # The signed-in user's reseller comes with its marketplace; any other
+        # caller's reseller is read with it, in one statement.
+        reseller = Reseller.objects.select_related("marketplace").get(pk=reseller.pk)
     return plan_payment(reseller=reseller, ids=ids, use_credit=use_credit)
 
 

@@ -30,6 +30,7 @@ from billing.services.ledger_steps import (
     clean_idempotency_key,
     create_document,
     lock_and_replay,
+    number_taken,
     record_audit_event,
     request_hash,
     require_reason,
@@ -226,9 +227,7 @@ def _create_locked(
     reason: str = "",
     operation: Operation | None = None,
 ) -> Document:
-    if Document.objects.filter(
-        marketplace_id=reseller.marketplace_id, number=number
-    ).exists():
+    if number_taken(reseller, number):
         raise DuplicateDocumentNumber()
     document = create_document(
         reseller,

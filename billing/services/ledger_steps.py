@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone, translation
 
 from billing import rows
@@ -41,13 +41,55 @@ MAX_KEY_LENGTH = 64
 
 def create_document(reseller: Reseller, **fields) -> Document:
     """Create one of the reseller's documents and count it on the account."""
-    document = Document.objects.create(
+    document = Document(
         reseller=reseller, marketplace_id=reseller.marketplace_id, **fields
     )
-    Reseller.objects.filter(pk=reseller.pk).update(
-        document_count=F("document_count") + 1
-    )
+    connection = transaction.get_connection()
+    rows.insert(document, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(COUNT_DOCUMENT, [reseller.pk])
     return document
+
+
+COUNT_DOCUMENT = (
+    'UPDATE "billing_reseller" SET "document_count" = "document_count" + 1 '
+    'WHERE "billing_reseller"."id" = %s'
+)
+
+
+# Documents of the locked reseller by id, written out like the lock.
+DOCUMENTS = (
+    f"SELECT {rows.columns(Document)} FROM "  # noqa: S608 - names from _meta
+    '"billing_document" WHERE "billing_document"."reseller_id" = %s '
+    'AND "billing_document"."id" IN ({ids})'
+)
+
+
+def reseller_documents(reseller: Reseller, ids: Sequence[int]) -> dict[int, Document]:
+    """Return the reseller's documents among ``ids``, by id (others are left out)."""
+    connection = transaction.get_connection()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            DOCUMENTS.format(ids=", ".join(["%s"] * len(ids))), [reseller.pk, *ids]
+        )
+        found = rows.instances(Document, cursor.fetchall(), connection)
+    return {document.pk: document for document in found}
+
+
+# Whether a document number is taken in a marketplace (numbers are unique
+# per marketplace, across its resellers).
+NUMBER_TAKEN = (
+    'SELECT 1 FROM "billing_document" WHERE '
+    '"billing_document"."marketplace_id" = %s AND "billing_document"."number" = %s '
+    "LIMIT 1"
+)
+
+
+def number_taken(reseller: Reseller, number: str) -> bool:
+    """Return whether ``number`` is taken in the reseller's marketplace."""
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(NUMBER_TAKEN, [reseller.marketplace_id, number])
+        return cursor.fetchone() is not None
 
 
 def clean_idempotency_key(key: str | None, *, required: bool) -> str | None:
@@ -325,13 +367,14 @@ def auto_apply(
     if not planned:
         return None
     applied = sum((item.amount for item in planned), Decimal(0))
-    operation = Operation.objects.create(
+    operation = Operation(
         reseller=reseller,
         kind=Operation.Kind.AUTO_APPLY,
         actor=actor,
         source=source,
         amount=applied,
     )
+    rows.insert(operation, transaction.get_connection())
     allocated = allocate(
         reseller=reseller,
         operation=operation,
@@ -395,5 +438,5 @@ def record_audit_event(
         with translation.override("en"):
             event.summary = describe(event)
     event.summary = event.summary[:500]
-    event.save()
+    rows.insert(event, transaction.get_connection())
     return event

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from billing import rows
 from billing.allocation_policy import PlannedAllocation
 from billing.exceptions import (
     AlreadyReversed,
@@ -38,6 +39,7 @@ from billing.services.ledger_steps import (
     record_audit_event,
     request_hash,
     require_reason,
+    reseller_documents,
     reverse_allocations,
     user_or_none,
 )
@@ -77,9 +79,7 @@ def link_documents(
         )
         if replay is not None:
             return Allocation.objects.get(operation=replay, reseller=reseller)
-        documents = Document.objects.filter(reseller=reseller).in_bulk(
-            [credit.pk, debit.pk]
-        )
+        documents = reseller_documents(reseller, [credit.pk, debit.pk])
         credit, debit = documents[credit.pk], documents[debit.pk]
         if credit.kind not in CREDIT_KINDS or debit.kind not in DEBIT_KINDS:
             raise WrongDocumentKind()
@@ -89,7 +89,7 @@ def link_documents(
                 raise AmountExceedsOpen(
                     AmountExceedsOpen.message.format(document=document.number)
                 )
-        operation = Operation.objects.create(
+        operation = Operation(
             reseller=reseller,
             kind=Operation.Kind.LINK,
             actor=actor,
@@ -100,6 +100,7 @@ def link_documents(
             amount=value,
             completed_at=timezone.now(),
         )
+        rows.insert(operation, transaction.get_connection())
         allocated = allocate(
             reseller=reseller,
             operation=operation,

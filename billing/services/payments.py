@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from billing import rows
 from billing.allocation_policy import (
     plan_allocations,
 )
@@ -151,7 +152,7 @@ def _start_payment(
         status = Operation.Status.CHARGING
     else:
         status = Operation.Status.AWAITING_TRANSFER
-    operation = Operation.objects.create(
+    operation = Operation(
         reseller=reseller,
         kind=Operation.Kind.PAYMENT,
         status=status,
@@ -170,10 +171,7 @@ def _start_payment(
         amount_to_charge=remainder if charging else ZERO,
         amount_left_open=remainder,
     )
-    if status == Operation.Status.AWAITING_TRANSFER:
-        payment.transfer_reference = transfer_reference(operation)
-    Payment.objects.bulk_create([payment])
-    select_documents(payment, ids)
+    record_payment(payment, ids)
     documents = {**plan.credits, **{doc.pk: doc for doc in plan.documents}}
     apply_allocations(
         reseller=reseller,
@@ -355,6 +353,75 @@ def _refuse_overlapping_charge(reseller: Reseller, ids: Sequence[int]) -> None:
         payment__operation__status=Operation.Status.CHARGING,
     ).exists():
         raise PaymentInProgress()
+
+
+def record_payment(payment: Payment, ids: Sequence[int]) -> None:
+    """Insert the payment's operation, its record and its selected documents.
+
+    On PostgreSQL this is one statement (:data:`RECORD_PAYMENT`), or two
+    for a bank transfer: its reference is derived from the operation's id,
+    so the operation is inserted first. SQLite has no data-modifying
+    ``WITH``: there each is an insert of its own.
+    """
+    operation = payment.operation
+    connection = transaction.get_connection()
+    transfer = operation.status == Operation.Status.AWAITING_TRANSFER
+    if transfer or connection.vendor != "postgresql":
+        operation.save(force_insert=True)
+        payment.operation = operation  # its id, now known
+        if transfer:
+            payment.transfer_reference = transfer_reference(operation)
+    if connection.vendor != "postgresql":
+        Payment.objects.bulk_create([payment])
+        select_documents(payment, ids)
+        return
+    if operation.pk is None:
+        new_operation = INSERT_OPERATION
+        params = rows.insert_values(operation, OPERATION_FIELDS, connection)
+    else:
+        new_operation, params = 'SELECT %s AS "id"', [operation.pk]
+    params += rows.insert_values(payment, PAYMENT_FIELDS, connection)
+    for position, document_id in enumerate(ids, start=1):
+        params += [payment.reseller_id, document_id, position]
+    selection = '((SELECT "operation_id" FROM "pay"), %s, %s, %s)'
+    sql = RECORD_PAYMENT.format(
+        operation=new_operation, selections=", ".join([selection] * len(ids))
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        operation.pk = cursor.fetchone()[0]
+    operation._state.adding = payment._state.adding = False
+    payment.operation = operation  # its id, now known
+
+
+# Every column of the operation but its id, of the payment record but the
+# operation it belongs to.
+OPERATION_FIELDS = [f for f in Operation._meta.concrete_fields if not f.primary_key]
+PAYMENT_FIELDS = [f for f in Payment._meta.concrete_fields if not f.primary_key]
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join(["%s"] * count)
+
+
+INSERT_OPERATION = (
+    'INSERT INTO "billing_operation" '  # noqa: S608 - names from _meta
+    f"({rows.insert_columns(OPERATION_FIELDS)}) "
+    f'VALUES ({_placeholders(len(OPERATION_FIELDS))}) RETURNING "id"'
+)
+# The new operation (``{operation}``, giving its "id"), its payment record and
+# its selected documents (``{selections}``, a row each) in one statement: the
+# record takes the operation's id, the selections the record's.
+RECORD_PAYMENT = (
+    'WITH "op" AS ({operation}), '  # noqa: S608 - names from _meta
+    '"pay" AS (INSERT INTO "billing_payment" '
+    f'("operation_id", {rows.insert_columns(PAYMENT_FIELDS)}) '
+    f'VALUES ((SELECT "id" FROM "op"), {_placeholders(len(PAYMENT_FIELDS))}) '
+    'RETURNING "operation_id") '
+    'INSERT INTO "billing_paymentdocument" '
+    '("payment_id", "reseller_id", "document_id", "position") '
+    'VALUES {selections} RETURNING "payment_id"'
+)
 
 
 def select_documents(payment: Payment, ids: Sequence[int]) -> None:

@@ -104,6 +104,14 @@ class Statement:
 
 def scope_problems(statement: str, reseller_id: int, marketplace_id: int) -> str:
     """Return why ``statement`` could reach past reseller ``reseller_id`` ("")."""
+    if statement.lstrip().upper().startswith("WITH"):
+        # Each part of a WITH (its named queries and the main statement) must
+        # be restricted on its own.
+        for part in _with_parts(statement):
+            problem = scope_problems(part, reseller_id, marketplace_id)
+            if problem:
+                return problem
+        return ""
     refs = _table_refs(statement)
     ledger = {alias: table for alias, table in refs if table not in NOT_LEDGER_TABLES}
     unknown = set(ledger.values()) - LEDGER_TABLES - {RESELLER_TABLE}
@@ -143,6 +151,31 @@ def scope_problems(statement: str, reseller_id: int, marketplace_id: int) -> str
                     grew = True
     loose = sorted(ledger[a] for a in ledger if a not in restricted)
     return f"not restricted to the reseller: {loose}" if loose else ""
+
+
+WITH_NAME = re.compile(r'\s*(?:WITH\s+|,\s*)("?\w+"?)\s+AS\s*\(', re.I)
+
+
+def _with_parts(statement: str) -> list[str]:
+    """Split ``WITH a AS (…), b AS (…) main`` into ``[…, …, main]``."""
+    parts, rest = [], statement
+    while (match := WITH_NAME.match(rest)) is not None:
+        depth, quoted, start = 1, False, match.end()
+        for index in range(start, len(rest)):
+            char = rest[index]
+            if quoted:
+                quoted = char != "'"
+            elif char == "'":
+                quoted = True
+            elif char == "(":
+                depth += 1
+            elif char == ")":
+                depth -= 1
+                if depth == 0:
+                    break
+        parts.append(rest[start:index])
+        rest = rest[index + 1 :]
+    return [*parts, rest]
 
 
 def _marketplace_problems(statement: str, marketplace_id: int) -> str:
@@ -430,6 +463,26 @@ def assert_scoped_to(capture: Capture, reseller) -> None:
             'INSERT INTO "billing_auditevent" ("reseller_id", "document_id") SELECT '
             '7, d.id FROM import_staging s JOIN "billing_document" d ON '
             'd."number" = s.number',
+            "not restricted",
+        ),
+        (
+            'WITH "op" AS (INSERT INTO "billing_operation" ("reseller_id", "kind") '
+            "VALUES (7, 'payment') RETURNING \"id\") INSERT INTO "
+            '"billing_paymentdocument" ("payment_id", "reseller_id", "document_id") '
+            'VALUES ((SELECT "id" FROM "op"), 7, 3)',
+            "",
+        ),
+        (
+            'WITH "op" AS (INSERT INTO "billing_operation" ("reseller_id", "kind") '
+            "VALUES (8, 'payment') RETURNING \"id\") INSERT INTO "
+            '"billing_paymentdocument" ("payment_id", "reseller_id", "document_id") '
+            'VALUES ((SELECT "id" FROM "op"), 7, 3)',
+            "reseller_id = 8",
+        ),
+        (
+            'WITH "op" AS (INSERT INTO "billing_operation" ("reseller_id", "kind") '
+            'VALUES (7, \'a)\') RETURNING "id"), "sel" AS (SELECT "id" FROM '
+            '"billing_document" WHERE "billing_document"."id" = 3) SELECT 1',
             "not restricted",
         ),
         ('COPY "billing_document" ("reseller_id") FROM STDIN', "not restricted"),
