@@ -65,7 +65,7 @@ from billing.references import (
 from billing.selectors import HAS_OPEN_AMOUNT
 from billing.services.ledger_steps import (
     Actor,
-    allocate,
+    allocate_operations,
     auto_apply,
     clean_idempotency_key,
     require_reason,
@@ -367,7 +367,7 @@ def _apply(
     documents (oldest operation first), else to its named documents, by the
     allocation policy; what is left stays as credit, which a prepaid account
     applies at once. The allocations and open amounts go through the
-    ledger's writer (:func:`allocate`), one call per reseller and operation;
+    ledger's writer (:func:`allocate_operations`), one call per reseller;
     the lines, payments and their events are written in bulk.
     """
     if not items:
@@ -435,12 +435,11 @@ def _apply(
         Reseller.objects.filter(pk=reseller_id).update(
             document_count=F("document_count") + count
         )
-    # Each line's plan sees what the lines before it took; the plan is then
-    # recorded by the ledger's writer once per (reseller, operation), each
-    # call given the open amounts the calls before it left.
+    # Each line's plan sees what the lines before it took; the plans are then
+    # recorded by the ledger's writer once per reseller, in the order planned.
     open_amounts = {pk: doc.open_amount for pk, doc in debits.items()}
     open_amounts |= {payment.pk: payment.open_amount for payment in payments}
-    planned: dict[tuple[int, Operation], list[PlannedAllocation]] = {}
+    planned: dict[int, list[tuple[int, list[PlannedAllocation]]]] = {}
     touched_operations: dict[int, tuple[Operation, list[int]]] = {}
     for (_line, decision), group, payment in zip(items, groups, payments, strict=True):
         for operation, ids in group:
@@ -456,14 +455,14 @@ def _apply(
             for item in rows:
                 payment.open_amount -= item.amount
                 debits[item.debit_id].open_amount -= item.amount
-            planned.setdefault((decision.reseller_id, operation), []).extend(rows)
-    for (reseller_id, operation), rows in planned.items():
-        allocated = allocate(
+            planned.setdefault(decision.reseller_id, []).append((operation.pk, rows))
+    for reseller_id, groups_of_rows in planned.items():
+        allocated = allocate_operations(
             reseller=resellers[reseller_id],
-            operation=operation,
-            planned=rows,
+            planned=groups_of_rows,
             open_amounts={
                 pk: open_amounts[pk]
+                for _operation_id, rows in groups_of_rows
                 for row in rows
                 for pk in (row.credit_id, row.debit_id)
             },

@@ -204,34 +204,57 @@ def allocate(
     open_amounts: Mapping[int, Decimal],
     actor: Actor | None,
 ) -> Allocated:
-    """Record planned allocations of the reseller's documents, set-wise.
+    """Record one operation's planned allocations of the reseller's documents.
 
     ``planned`` holds plain ``(credit_id, debit_id, amount)`` rows and
     ``open_amounts`` each named document's open amount as read under the
-    lock. One ``UPDATE`` lowers the open amounts and one ``INSERT`` records
-    the allocations (per 1,000 rows), both restricted to the reseller.
-    Cash application and the services share it. The database's CHECK
-    constraints back up the arithmetic here.
+    lock. See :func:`allocate_operations`.
+    """
+    return allocate_operations(
+        reseller=reseller,
+        planned=[(operation.pk, planned)],
+        open_amounts=open_amounts,
+        actor=actor,
+    )
+
+
+def allocate_operations(
+    *,
+    reseller: Reseller,
+    planned: Sequence[tuple[int, Sequence[PlannedAllocation]]],
+    open_amounts: Mapping[int, Decimal],
+    actor: Actor | None,
+) -> Allocated:
+    """Record planned allocations of the reseller's documents, set-wise.
+
+    ``planned`` pairs each operation's id with its ``(credit_id, debit_id,
+    amount)`` rows, in the order they were planned (cash application records
+    a whole statement's lines of one reseller at once, one operation each).
+    One ``UPDATE`` lowers the open amounts and one ``INSERT`` records the
+    allocations (per 5,000 rows), both restricted to the reseller. The
+    database's CHECK constraints back up the arithmetic here.
     """
     left: dict[int, Decimal] = {}
-    for credit_id, debit_id, amount in planned:
-        credit = left.get(credit_id, open_amounts[credit_id])
-        debit = left.get(debit_id, open_amounts[debit_id])
-        if amount <= 0 or amount > credit or amount > debit:
-            raise AssertionError(f"plan overspends: {(credit_id, debit_id, amount)}")
-        left[credit_id] = credit - amount
-        left[debit_id] = debit - amount
+    rows: list[tuple[int, int, Decimal, int]] = []
+    for operation_id, items in planned:
+        for credit_id, debit_id, amount in items:
+            credit = left.get(credit_id, open_amounts[credit_id])
+            debit = left.get(debit_id, open_amounts[debit_id])
+            if amount <= 0 or amount > credit or amount > debit:
+                raise AssertionError(
+                    f"plan overspends: {(credit_id, debit_id, amount)}"
+                )
+            left[credit_id] = credit - amount
+            left[debit_id] = debit - amount
+            rows.append((credit_id, debit_id, amount, operation_id))
     now = timezone.now()
-    if planned:
+    ids: list[int] = []
+    if rows:
         store_open_amounts(reseller, left)
         ids = insert_allocations(
-            reseller=reseller,
-            operation=operation,
-            planned=planned,
-            actor=actor,
-            created_at=now,
+            reseller=reseller, rows=rows, actor=actor, created_at=now
         )
-    return Allocated(ids if planned else [], left, now)
+    return Allocated(ids, left, now)
 
 
 # Rows per statement. The integers of a row (ids, stored amounts) are written
@@ -243,29 +266,30 @@ ROWS_PER_STATEMENT = 5000
 def insert_allocations(
     *,
     reseller: Reseller,
-    operation: Operation,
-    planned: Sequence[PlannedAllocation],
+    rows: Sequence[tuple[int, int, Decimal, int]],
     actor: Actor | None,
     created_at: datetime,
 ) -> list[int]:
-    """Insert the allocations, one statement per 5,000; return their ids, in order."""
+    """Insert ``(credit_id, debit_id, amount, operation_id)`` rows as
+    allocations, one statement per 5,000; return their ids, in order."""
     connection = transaction.get_connection()
     stamp = connection.ops.adapt_datetimefield_value(created_at)
     actor_id = "NULL" if actor is None else _integer(actor.pk)
     ids: list[int] = []
-    for start in range(0, len(planned), ROWS_PER_STATEMENT):
-        chunk = planned[start : start + ROWS_PER_STATEMENT]
-        rows = ", ".join(
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = rows[start : start + ROWS_PER_STATEMENT]
+        values = ", ".join(
             f"({_integer(reseller.pk)}, {_integer(credit_id)}, {_integer(debit_id)}, "
-            f"{_stored(amount)}, {_integer(operation.pk)}, {actor_id}, %s)"
-            for credit_id, debit_id, amount in chunk
+            f"{_stored(amount)}, {_integer(operation_id)}, {actor_id}, %s)"
+            for credit_id, debit_id, amount, operation_id in chunk
         )
         columns = (
             '"reseller_id", "credit_id", "debit_id", "amount", "operation_id", '
             '"created_by_id", "created_at"'
         )
         sql = (
-            f'INSERT INTO "billing_allocation" ({columns}) VALUES {rows} RETURNING "id"'  # noqa: S608 - integers only
+            f'INSERT INTO "billing_allocation" ({columns}) '  # noqa: S608 - integers only
+            f'VALUES {values} RETURNING "id"'
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [stamp] * len(chunk))

@@ -34,6 +34,7 @@ LEDGER_WRITES = {
     "apply_allocations",
     "reverse_allocations",
     "allocate",
+    "allocate_operations",
     "insert_allocations",
     "store_open_amounts",
     "lock_reseller",
