@@ -97,3 +97,10 @@ def insert(obj: models.Model, connection: BaseDatabaseWrapper) -> None:
         obj.pk = cursor.fetchone()[0]
     obj._state.adding = False
     obj._state.db = connection.alias
+
+
+def integer(value: int) -> str:
+    """Return an id as an SQL literal, refusing anything but an integer."""
+    if type(value) is not int:
+        raise TypeError(f"not an integer: {value!r}")
+    return str(value)

@@ -62,6 +62,7 @@ from billing.references import (
     creditor_reference_candidates,
     useful_document_number,
 )
+from billing.rows import integer as sql_integer
 from billing.selectors import HAS_OPEN_AMOUNT
 from billing.services.ledger_steps import (
     Actor,
@@ -648,8 +649,9 @@ def _store_applied_lines(
         for start in range(0, len(group), LINES_PER_STATEMENT):
             chunk = group[start : start + LINES_PER_STATEMENT]
             values = ", ".join(
-                f"({int(line.pk)}, {int(line.reseller_id)}, {int(line.payment_id)}, "
-                f"{int(line.operation_id)}, %s, %s)"
+                f"({sql_integer(line.pk)}, {sql_integer(line.reseller_id)}, "
+                f"{sql_integer(line.payment_id)}, {sql_integer(line.operation_id)}, "
+                "%s, %s)"
                 for line in chunk
             )
             # VALUES names its columns column1, column2, … on both databases.

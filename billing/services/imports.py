@@ -12,7 +12,7 @@ their audit entries the same way, and applies a prepaid account's credit.
 """
 
 # SQL here is built from constants and model metadata only; values are
-# always parameters.
+# parameters, or ids checked to be integers.
 # ruff: noqa: S608
 
 from __future__ import annotations
@@ -30,10 +30,14 @@ from billing.audit import describe
 from billing.exceptions import DuplicateDocumentNumber
 from billing.locking import lock_reseller
 from billing.models import AuditEvent, Document, Reseller, Source
+from billing.rows import integer
 from billing.services.documents import NewDocument
 from billing.services.ledger_steps import Actor, auto_apply, user_or_none
 
 STAGING = "import_staging"
+# The schema of the connection's temporary tables: a drop never reaches a
+# permanent table of the same name.
+TEMPORARY = "pg_temp" if connection.vendor == "postgresql" else "temp"
 # Fields compared with a document already in the ledger, in the order a
 # conflict names them.
 COMPARED = (
@@ -128,7 +132,7 @@ class Staging:
         """Create the empty staging table (replacing one left on the connection)."""
         id_type = "bigint" if self.postgres else "integer"
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
+            cursor.execute(f"DROP TABLE IF EXISTS {TEMPORARY}.{STAGING}")
             document_id = ""
             if self.postgres:
                 # Each staged row draws its document's id as it arrives, so
@@ -215,7 +219,7 @@ class Staging:
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
+            cursor.execute(f"DROP TABLE IF EXISTS {TEMPORARY}.{STAGING}")
 
     # --- asking the whole file -----------------------------------------------
 
@@ -329,8 +333,8 @@ class Staging:
 
     def _insert_documents_sql(self, reseller: Reseller) -> str:
         columns = {
-            "reseller_id": str(int(reseller.pk)),
-            "marketplace_id": str(int(reseller.marketplace_id)),
+            "reseller_id": integer(reseller.pk),
+            "marketplace_id": integer(reseller.marketplace_id),
             "kind": "s.kind",
             "number": "s.number",
             "issue_date": "s.issue_date",
@@ -363,7 +367,7 @@ class Staging:
                 "'amount', s.amount, 'currency', %s)"
             )
         columns = {
-            "reseller_id": str(int(reseller.pk)),
+            "reseller_id": integer(reseller.pk),
             "action": f"'{AuditEvent.Action.DOCUMENT_POSTED.value}'",
             "actor_id": "%s",
             "source": "%s",

@@ -322,11 +322,7 @@ def store_open_amounts(reseller: Reseller, open_amounts: Mapping[int, Decimal]) 
                 raise AssertionError("an open amount names another reseller's document")
 
 
-def _integer(value: int) -> str:
-    """Return an id as an SQL literal (refusing anything but an integer)."""
-    if type(value) is not int:
-        raise TypeError(f"not an integer: {value!r}")
-    return str(value)
+_integer = rows.integer
 
 
 _AMOUNT = Document._meta.get_field("open_amount")

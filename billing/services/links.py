@@ -120,6 +120,8 @@ def link_documents(
             created_by=actor,
             created_at=allocated.created_at,
         )
+        allocation._state.adding = False  # inserted by allocate()
+        allocation._state.db = transaction.get_connection().alias
         record_audit_event(
             reseller=reseller,
             action=AuditEvent.Action.DOCUMENTS_LINKED,

@@ -381,11 +381,11 @@ def record_payment(payment: Payment, ids: Sequence[int]) -> None:
     else:
         new_operation, params = 'SELECT %s AS "id"', [operation.pk]
     params += rows.insert_values(payment, PAYMENT_FIELDS, connection)
+    params.append(payment.reseller_id)
     for position, document_id in enumerate(ids, start=1):
-        params += [payment.reseller_id, document_id, position]
-    selection = '((SELECT "operation_id" FROM "pay"), %s, %s, %s)'
+        params += [document_id, position]
     sql = RECORD_PAYMENT.format(
-        operation=new_operation, selections=", ".join([selection] * len(ids))
+        operation=new_operation, selections=", ".join(["(%s, %s)"] * len(ids))
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -411,16 +411,21 @@ INSERT_OPERATION = (
 )
 # The new operation (``{operation}``, giving its "id"), its payment record and
 # its selected documents (``{selections}``, a row each) in one statement: the
-# record takes the operation's id, the selections the record's.
+# record takes the operation's id, the selections the record's. Each insert
+# reads the row before it in its FROM clause (no sub-select among the values),
+# so a sharded database can route the statement as a whole.
 RECORD_PAYMENT = (
     'WITH "op" AS ({operation}), '  # noqa: S608 - names from _meta
     '"pay" AS (INSERT INTO "billing_payment" '
     f'("operation_id", {rows.insert_columns(PAYMENT_FIELDS)}) '
-    f'VALUES ((SELECT "id" FROM "op"), {_placeholders(len(PAYMENT_FIELDS))}) '
+    f'SELECT "op"."id", {_placeholders(len(PAYMENT_FIELDS))} FROM "op" '
     'RETURNING "operation_id") '
     'INSERT INTO "billing_paymentdocument" '
     '("payment_id", "reseller_id", "document_id", "position") '
-    'VALUES {selections} RETURNING "payment_id"'
+    'SELECT "pay"."operation_id", %s, "selected"."document_id", '
+    '"selected"."position" FROM "pay", '
+    '(VALUES {selections}) AS "selected" ("document_id", "position") '
+    'RETURNING "payment_id"'
 )
 
 
