@@ -58,6 +58,8 @@ def test_receipt_updates_when_the_money_arrives(cobalt, language, completed, rec
     assert received in html
     assert 'data-testid="transfer-instructions"' not in html
     assert "BANK-" in html
+    # Nothing was asked of a card: no "Card charged" figure of 0.00.
+    assert 'data-testid="receipt-charged"' not in html
 
 
 def test_partly_paid_receipt_asks_for_the_rest(cobalt):
