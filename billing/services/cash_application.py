@@ -70,6 +70,7 @@ from billing.services.ledger_steps import (
     auto_apply,
     clean_idempotency_key,
     require_reason,
+    store_amounts,
     user_or_none,
 )
 from billing.statements import Line, Statement, StatementError, stable_reference
@@ -476,6 +477,7 @@ def _apply(
             pk: sum((open_amounts[i] for i in ids if i in debits), ZERO)
             for pk, (_operation, ids) in touched_operations.items()
         },
+        resellers,
         now,
     )
     audit, events = [], []
@@ -586,16 +588,19 @@ def _create_holders(created: Sequence[tuple[Operation, list[int]]]) -> None:
 
 
 def _settle_operations(
-    operations: Sequence[Operation], left_open: dict[int, Decimal], now
+    operations: Sequence[Operation],
+    left_open: dict[int, Decimal],
+    resellers: dict[int, Reseller],
+    now,
 ) -> None:
     """Store what each paid operation leaves open, and its status.
 
     An operation that leaves nothing open is completed, else partly paid.
-    Plain set-based updates per reseller: a status (or an amount left open)
-    is shared by many operations.
+    Set-based per reseller: one update per status, and the amounts left open
+    through the ledger's :func:`store_amounts`.
     """
     by_status: dict[tuple[int, str], list[int]] = {}
-    by_amount: dict[tuple[int, Decimal], list[int]] = {}
+    left_by_reseller: dict[int, dict[int, Decimal]] = {}
     for operation in operations:
         left = left_open[operation.pk]
         operation.payment.amount_left_open = left
@@ -606,16 +611,14 @@ def _settle_operations(
             operation.status = Operation.Status.PARTLY_PAID
         key = (operation.reseller_id, operation.status)
         by_status.setdefault(key, []).append(operation.pk)
-        by_amount.setdefault((operation.reseller_id, left), []).append(operation.pk)
+        left_by_reseller.setdefault(operation.reseller_id, {})[operation.pk] = left
     for (reseller_id, status), ids in sorted(by_status.items()):
         changes = {"status": status}
         if status == Operation.Status.COMPLETED:
             changes["completed_at"] = Coalesce(F("completed_at"), Value(now))
         Operation.objects.filter(reseller_id=reseller_id, pk__in=ids).update(**changes)
-    for (reseller_id, left), ids in sorted(by_amount.items()):
-        Payment.objects.filter(reseller_id=reseller_id, pk__in=ids).update(
-            amount_left_open=left
-        )
+    for reseller_id, amounts in sorted(left_by_reseller.items()):
+        store_amounts(resellers[reseller_id], Payment, "amount_left_open", amounts)
 
 
 # Lines per statement when applied lines are written back.

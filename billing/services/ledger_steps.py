@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone, translation
 
@@ -298,28 +298,43 @@ def insert_allocations(
 
 
 def store_open_amounts(reseller: Reseller, open_amounts: Mapping[int, Decimal]) -> None:
-    """Store new open amounts by document id, restricted to the reseller.
+    """Store new open amounts by document id, restricted to the reseller."""
+    store_amounts(reseller, Document, "open_amount", open_amounts)
 
-    One ``UPDATE … FROM (VALUES …)`` joined on the id (per 5,000 rows):
-    cheaper to build and to run than ``bulk_update``'s ``CASE`` per document,
-    and the reseller's filter keeps it on the reseller's shard.
+
+def store_amounts(
+    reseller: Reseller,
+    model: type[models.Model],
+    field_name: str,
+    amounts: Mapping[int, Decimal],
+) -> None:
+    """Store new values of one amount column of the reseller's rows, by key.
+
+    One ``UPDATE … FROM (VALUES …)`` joined on the key (per 5,000 rows):
+    cheaper to build and to run than ``bulk_update``'s ``CASE`` per row, and
+    the reseller's filter keeps it on the reseller's shard.
     """
-    items = list(open_amounts.items())
+    field = model._meta.get_field(field_name)
+    table, key = model._meta.db_table, model._meta.pk.column
+    items = list(amounts.items())
     connection = transaction.get_connection()
     for start in range(0, len(items), ROWS_PER_STATEMENT):
         chunk = items[start : start + ROWS_PER_STATEMENT]
-        rows = ", ".join(f"({_integer(pk)}, {_stored(amount)})" for pk, amount in chunk)
+        values = ", ".join(
+            f"({_integer(pk)}, {_integer(field.get_prep_value(amount))})"
+            for pk, amount in chunk
+        )
         # VALUES names its columns column1, column2 on both databases.
         sql = (
-            'UPDATE "billing_document" SET "open_amount" = new.column2 '  # noqa: S608 - integers only
-            f"FROM (VALUES {rows}) AS new "
-            'WHERE "billing_document"."id" = new.column1 '
-            'AND "billing_document"."reseller_id" = %s'
+            f'UPDATE "{table}" SET "{field.column}" = new.column2 '  # noqa: S608 - names from _meta, integers only
+            f"FROM (VALUES {values}) AS new "
+            f'WHERE "{table}"."{key}" = new.column1 '
+            f'AND "{table}"."reseller_id" = %s'
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [reseller.pk])
             if cursor.rowcount != len(chunk):
-                raise AssertionError("an open amount names another reseller's document")
+                raise AssertionError(f"an amount names another reseller's {table} row")
 
 
 _integer = rows.integer

@@ -37,6 +37,7 @@ LEDGER_WRITES = {
     "allocate_operations",
     "insert_allocations",
     "store_open_amounts",
+    "store_amounts",
     "lock_reseller",
     "lock_and_replay",
 }
