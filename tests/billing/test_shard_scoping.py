@@ -156,25 +156,34 @@ def scope_problems(statement: str, reseller_id: int, marketplace_id: int) -> str
 WITH_NAME = re.compile(r'\s*(?:WITH\s+|,\s*)("?\w+"?)\s+AS\s*\(', re.I)
 
 
+def _characters(text: str):
+    """Yield ``(index, char, depth, literal)`` for each character of SQL text:
+    the bracket depth after it, and whether it belongs to a quoted literal."""
+    depth, quoted = 0, False
+    for index, char in enumerate(text):
+        literal = quoted or char == "'"
+        if quoted:
+            quoted = char != "'"
+        elif char == "'":
+            quoted = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        yield index, char, depth, literal
+
+
 def _with_parts(statement: str) -> list[str]:
     """Split ``WITH a AS (…), b AS (…) main`` into ``[…, …, main]``."""
     parts, rest = [], statement
     while (match := WITH_NAME.match(rest)) is not None:
-        depth, quoted, start = 1, False, match.end()
-        for index in range(start, len(rest)):
-            char = rest[index]
-            if quoted:
-                quoted = char != "'"
-            elif char == "'":
-                quoted = True
-            elif char == "(":
-                depth += 1
-            elif char == ")":
-                depth -= 1
-                if depth == 0:
-                    break
-        parts.append(rest[start:index])
-        rest = rest[index + 1 :]
+        body = rest[match.end() :]
+        end = next(
+            (i for i, char, depth, literal in _characters(body) if depth < 0),
+            len(body),
+        )
+        parts.append(body[:end])
+        rest = body[end + 1 :]
     return [*parts, rest]
 
 
@@ -249,22 +258,15 @@ def _inserted_from(statement: str) -> str:
 
 def _select_list(text: str) -> list[str]:
     """Split ``a, f(b, c), 'd, e' FROM …`` into the values it selects."""
-    values, depth, quoted, current = [], 0, False, ""
-    for index, char in enumerate(text):
-        if quoted:
-            quoted = char != "'"
-        elif char == "'":
-            quoted = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "," and depth == 0:
-            values.append(current)
-            current = ""
-            continue
-        elif depth == 0 and re.match(r"\sFROM\s", text[index:], re.I):
-            break
+    values, current = [], ""
+    for index, char, depth, literal in _characters(text):
+        if not literal and depth == 0:
+            if char == ",":
+                values.append(current)
+                current = ""
+                continue
+            if re.match(r"\sFROM\s", text[index:], re.I):
+                break
         current += char
     return [value.strip() for value in (*values, current)]
 
@@ -272,28 +274,15 @@ def _select_list(text: str) -> list[str]:
 def _value_rows(text: str) -> list[list[str]]:
     """Split ``(a, 'b, c'), (d, e) RETURNING …`` into rows of values."""
     rows: list[list[str]] = []
-    depth, quoted, current, row = 0, False, "", []
-    for char in text:
-        if quoted:
+    current, row = "", []
+    for _index, char, depth, literal in _characters(text):
+        if literal:
             current += char
-            if char == "'":
-                quoted = False  # a doubled '' re-opens on the next char
-            continue
-        if char == "'":
-            quoted = True
-            current += char
-        elif char == "(":
-            depth += 1
-            if depth > 1:
-                current += char
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                row.append(current)
-                rows.append(row)
-                current, row = "", []
-            else:
-                current += char
+        elif char == "(" and depth == 1:
+            continue  # a row opens
+        elif char == ")" and depth == 0:
+            rows.append([*row, current])
+            current, row = "", []
         elif char == "," and depth == 1:
             row.append(current)
             current = ""
