@@ -7,7 +7,8 @@ from functools import cache
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import connection
+from django.db import connections, router
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from billing import rows
 from billing.models import Marketplace, Reseller, ResellerMembership
@@ -29,6 +30,9 @@ class MembershipBackend(ModelBackend):
 
     def get_user(self, user_id: int | str) -> AbstractBaseUser | None:
         user_model = get_user_model()
+        # The connection itself, not django.db's proxy of it: building the
+        # instances looks it up many times.
+        connection = connections[router.db_for_read(user_model)]
         with connection.cursor() as cursor:
             cursor.execute(_user_with_account_sql(), [user_id])
             found = cursor.fetchall()
@@ -38,13 +42,15 @@ class MembershipBackend(ModelBackend):
         start = rows.width(user_model)
         membership = None
         if found[0][start] is not None:
-            membership = _account(found, start)
+            membership = _account(found, start, connection)
             ResellerMembership.user.field.set_cached_value(membership, user)
         ResellerMembership.user.field.remote_field.set_cached_value(user, membership)
         return user if self.user_can_authenticate(user) else None
 
 
-def _account(found: list[tuple], start: int) -> ResellerMembership:
+def _account(
+    found: list[tuple], start: int, connection: BaseDatabaseWrapper
+) -> ResellerMembership:
     """Return the membership in ``found``'s row with its reseller and marketplace."""
     (membership,) = rows.instances(ResellerMembership, found, connection, start=start)
     start += rows.width(ResellerMembership)
