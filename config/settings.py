@@ -115,6 +115,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # (INCLUDE); SQLite indexes the key columns alone, which is all it needs.
     SILENCED_SYSTEM_CHECKS.append("models.W040")
 else:
+    # Django's PostgreSQL backend, its connection health check without a
+    # round trip while the server has said nothing (config/postgresql).
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["ENGINE"] = "config.postgresql"
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
     # Parameters bound on the server, and each statement prepared on its second
@@ -150,6 +154,8 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# Sessions in the database (see config.sessions: its read is written out).
+SESSION_ENGINE = "config.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env("SECURE_COOKIES")

@@ -1,0 +1,48 @@
+"""Sessions: Django's database store, its read written out."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+
+from config.sessions import SessionStore
+
+
+def test_the_panels_use_the_written_out_session_store():
+    assert settings.SESSION_ENGINE == "config.sessions"
+
+
+def test_a_saved_session_is_read_back(db, django_assert_num_queries):
+    saved = SessionStore()
+    saved["answer"] = 42
+    saved.save()
+    session = SessionStore(saved.session_key)
+    with django_assert_num_queries(1):
+        assert session["answer"] == 42
+    assert session.session_key == saved.session_key
+
+
+def test_an_expired_session_reads_empty_and_loses_its_key(db):
+    saved = SessionStore()
+    saved["answer"] = 42
+    saved.save()
+    Session.objects.filter(session_key=saved.session_key).update(
+        expire_date=timezone.now() - timedelta(seconds=1)
+    )
+    session = SessionStore(saved.session_key)
+    assert session.load() == {}
+    assert session.session_key is None
+
+
+def test_an_unknown_or_tampered_session_reads_empty(db):
+    saved = SessionStore()
+    saved["answer"] = 42
+    saved.save()
+    Session.objects.filter(session_key=saved.session_key).update(
+        session_data="tampered"
+    )
+    assert SessionStore(saved.session_key).load() == {}
+    unknown = SessionStore("no-such-session-key")
+    assert unknown.load() == {}
+    assert unknown.session_key is None
