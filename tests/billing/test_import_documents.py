@@ -511,7 +511,7 @@ def test_descriptions_with_tabs_backslashes_and_newlines_survive(tmp_path, acme)
 
 
 def test_repeats_and_ledger_matches_are_found_across_pages(tmp_path, acme, monkeypatch):
-    monkeypatch.setattr("billing.services.imports.PAGE_LINES", 2)
+    monkeypatch.setattr("billing.services.imports.FETCH_ROWS", 1)
     factories.post(
         acme,
         "invoice",
