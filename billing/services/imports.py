@@ -51,7 +51,7 @@ COMPARED = (
 )
 INSERT_BATCH = 500
 STAGE_BATCH = 5000
-PAGE_LINES = 50_000
+FETCH_ROWS = 2000
 SUMMARY_LENGTH = 500
 # Stands for the document number in a cached sentence; never in a number.
 NUMBER_MARK = "\x00"
@@ -124,7 +124,6 @@ class Staging:
 
     def __init__(self) -> None:
         self.postgres = connection.vendor == "postgresql"
-        self.last_line = 0
 
     # --- filling -------------------------------------------------------------
 
@@ -170,7 +169,6 @@ class Staging:
         batch: list[tuple] = []
         for line, new in rows:
             batch.append(self._values(line, new))
-            self.last_line = line
             if len(batch) >= STAGE_BATCH:
                 self._stage(batch)
                 batch = []
@@ -236,14 +234,17 @@ class Staging:
                 "description",
             )
         )
-        first = (
-            f"SELECT MIN(e.line) FROM {STAGING} e WHERE "
-            "e.marketplace_id = s.marketplace_id AND e.number = s.number"
+        # The numbers the file repeats, each with its first line: one pass
+        # over the staging table's number index, usually finding none.
+        repeated = (
+            f"SELECT marketplace_id, number, MIN(line) AS line FROM {STAGING} "
+            "GROUP BY marketplace_id, number HAVING COUNT(*) > 1"
         )
         sql = (
             f"SELECT s.line, s.reseller_id, s.number, f.line, {same} "
-            f"FROM {STAGING} s JOIN {STAGING} f ON f.line = ({first}) "
-            "WHERE s.line > %s AND s.line <= %s AND f.line < s.line "
+            f"FROM ({repeated}) r JOIN {STAGING} f ON f.line = r.line "
+            f"JOIN {STAGING} s ON s.marketplace_id = r.marketplace_id "
+            "AND s.number = r.number AND s.line > r.line "
             "ORDER BY s.line"
         )
         for line, reseller_id, number, first_line, same in self._fetch(sql):
@@ -271,7 +272,7 @@ class Staging:
             f"SELECT s.line, s.reseller_id, s.number, {flags} "
             f'FROM {STAGING} s JOIN "{table}" d '
             'ON d."marketplace_id" = s.marketplace_id AND d."number" = s.number '
-            "WHERE s.keep AND s.line > %s AND s.line <= %s ORDER BY s.line"
+            "WHERE s.keep ORDER BY s.line"
         )
         for line, reseller_id, number, *differ in self._fetch(sql):
             differences = tuple(
@@ -280,15 +281,16 @@ class Staging:
             yield LedgerMatch(line, reseller_id, number, differences)
 
     def _fetch(self, sql: str) -> Iterator[tuple]:
-        """Yield the rows of ``sql`` (lines after %s up to %s), in pages.
+        """Yield the rows of ``sql``, a page at a time.
 
-        A page is a range of the file's lines, so each query stays small
-        however many rows match.
+        One statement over the whole file, read through a server-side cursor
+        on PostgreSQL: however many rows match (a file run twice matches all
+        of them), only a page of them is held here.
         """
-        with connection.cursor() as cursor:
-            for after in range(0, self.last_line, PAGE_LINES):
-                cursor.execute(sql, [after, after + PAGE_LINES])
-                yield from cursor.fetchall()
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(sql)
+            while page := cursor.fetchmany(FETCH_ROWS):
+                yield from page
 
     def skip(self, lines: Sequence[int]) -> None:
         """Leave the rows on ``lines`` out of posting."""

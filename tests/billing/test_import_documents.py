@@ -511,7 +511,7 @@ def test_descriptions_with_tabs_backslashes_and_newlines_survive(tmp_path, acme)
 
 
 def test_repeats_and_ledger_matches_are_found_across_pages(tmp_path, acme, monkeypatch):
-    monkeypatch.setattr("billing.services.imports.PAGE_LINES", 2)
+    monkeypatch.setattr("billing.services.imports.FETCH_ROWS", 1)
     factories.post(
         acme,
         "invoice",
@@ -528,3 +528,89 @@ def test_repeats_and_ledger_matches_are_found_across_pages(tmp_path, acme, monke
     assert not succeeded
     assert "written 4, unchanged 2, refused 1 (line(s) 8)" in out
     assert "line 8: INV-2: conflicts with line 3 of this file" in err
+
+
+@pytest.mark.parametrize(
+    ("kind", "number", "total", "due_date"),
+    [
+        ("payment", "CARD-00000001", "10.00", ""),
+        ("credit_memo", "cm-US-2026-0001", "10.00", ""),
+        ("invoice", "BANK-7", "10.00", ""),
+        ("invoice", "INV-1", "10.005", ""),
+        ("invoice", "INV-1", "0.00", ""),
+        ("invoice", "INV-1", "-1", ""),
+        ("invoice", "INV-1", "100000000000.01", ""),
+        ("invoice", "INV-1", "NaN", ""),
+        ("payment", "INV-1", "10.00", "2026-03-31"),
+        ("invoice", "INV-1", "10.00", "2026-02-28"),
+    ],
+)
+def test_the_import_refuses_what_posting_a_document_refuses(
+    tmp_path, acme, kind, number, total, due_date
+):
+    """The import checks a row by the rules of ``clean_document``."""
+    from billing.exceptions import BillingError
+    from billing.services.documents import clean_document
+
+    with pytest.raises(BillingError):
+        clean_document(
+            reseller=acme,
+            kind=kind,
+            number=number,
+            total=total,
+            issue_date=date(2026, 3, 1),
+            due_date=date.fromisoformat(due_date) if due_date else None,
+        )
+    path = write_csv(
+        tmp_path, f"US,Acme Cloud,{kind},{number},2026-03-01,{due_date},{total},USD,"
+    )
+
+    succeeded, out, err = run(path)
+
+    assert not succeeded
+    assert "refused 1 (line(s) 2)" in out
+    assert f"line 2: {number}: " in err
+    assert not Document.objects.exists()
+
+
+def test_rows_with_other_than_ascii_text_are_checked_cell_by_cell(tmp_path, us):
+    factories.ResellerFactory(marketplace=us, name="Société Générale Cloud")
+    path = write_csv(
+        tmp_path,
+        "US,Société Générale Cloud,invoice,INV-1,2026-03-01,,10.00,USD,Grüße €",
+        "US,Société Générale Cloud,invoice,INV-2,2026-03-01,,10.00,USD,ok\x00",
+    )
+
+    succeeded, out, err = run(path, "--partial")
+
+    assert not succeeded
+    assert "written 1, unchanged 0, refused 1 (line(s) 3)" in out
+    assert "line 3: description contains a NUL character" in err
+    assert Document.objects.get().description == "Grüße €"
+
+
+def test_one_amount_text_is_parsed_per_currency_and_a_bad_one_stays_refused(
+    tmp_path, acme
+):
+    jp = factories.MarketplaceFactory(code="JP", currency="JPY")
+    factories.ResellerFactory(marketplace=jp, name="Kumo")
+    path = write_csv(
+        tmp_path,
+        "US,Acme Cloud,invoice,INV-1,2026-03-01,,1500.5,USD,",
+        "JP,Kumo,invoice,INV-1,2026-03-01,,1500.5,JPY,",
+        "US,Acme Cloud,invoice,INV-2,2026-02-30,,10.00,USD,",
+        "US,Acme Cloud,invoice,INV-3,2026-02-30,,10.00,USD,",
+        "JP,Kumo,invoice,INV-2,2026-03-01,,1500,JPY,",
+    )
+
+    succeeded, out, err = run(path, "--partial")
+
+    assert not succeeded
+    assert "written 2, unchanged 0, refused 3 (line(s) 3, 4, 5)" in out
+    assert "line 3: INV-1: bad amount '1500.5'" in err
+    assert "line 4: INV-2: bad issue date '2026-02-30'" in err
+    assert "line 5: INV-3: bad issue date '2026-02-30'" in err
+    assert sorted(Document.objects.values_list("number", "total")) == [
+        ("INV-1", Decimal("1500.50")),
+        ("INV-2", Decimal("1500")),
+    ]
