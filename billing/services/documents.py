@@ -38,6 +38,8 @@ from billing.services.ledger_steps import (
 )
 
 MAX_NUMBER_LENGTH = 64
+# The kinds a document may have (read on every posted or imported row).
+KINDS = frozenset(DocumentKind.values)
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def clean_document(
     Numbers of the system's own series (``CARD-``, ``CM-``, ``BANK-``) are
     refused: only the system issues them.
     """
-    if kind not in DocumentKind.values:
+    if kind not in KINDS:
         raise InvalidDocument(_("Unknown document kind."), code="invalid_kind")
     number = (number or "").strip()
     if not number or len(number) > MAX_NUMBER_LENGTH:

@@ -41,8 +41,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from billing.exceptions import BillingError, InvalidAmount
 from billing.models import DocumentKind, Marketplace, Reseller, Source
 from billing.money import parse_amount
-from billing.services._numbers import refuse_reserved_number
-from billing.services.documents import MAX_NUMBER_LENGTH, NewDocument
+from billing.services.documents import (
+    MAX_NUMBER_LENGTH,
+    NewDocument,
+    clean_document,
+)
 from billing.services.imports import (
     Staging,
     post_staged_documents,
@@ -431,27 +434,22 @@ class Command(BaseCommand):
             if isinstance(raw_total, Decimal | int) and not isinstance(raw_total, bool)
             else values["total"]
         )
-        # The rules of ``clean_document``: kind, number and dates are checked
-        # above (with the line's own message); what is left is the number's
-        # series and the amount, exact in the reseller's currency.
         try:
-            refuse_reserved_number(number)
-            amount = _amount(total, reseller.currency)
+            return clean_document(
+                reseller=reseller,
+                kind=kind,
+                number=number,
+                total=_amount(total, reseller.currency),
+                issue_date=issue_date,
+                due_date=due_date,
+                description=description,
+            )
         except InvalidAmount as exc:
             raise RowError(
                 f"{prefix}bad amount {values['total']!r}: {exc.message}"
             ) from exc
         except BillingError as exc:
             raise RowError(f"{prefix}{exc.message} [{exc.code}]") from exc
-        return NewDocument(
-            reseller=reseller,
-            kind=kind,
-            number=number,
-            total=amount,
-            issue_date=issue_date,
-            due_date=due_date,
-            description=description,
-        )
 
     def _reseller(self, marketplace: Marketplace, value: str, prefix: str) -> Reseller:
         """Find the reseller by id, else by exact name, within the marketplace."""
