@@ -1,5 +1,6 @@
 """The open documents of a long-lived account are read through their partial
-indexes, also by a prepared statement's generic plan.
+indexes, also by a prepared statement's generic plan; and every key read of
+the pages and services keeps an index of its own.
 
 The ledger's connections prepare statements they run often, and after a few
 runs PostgreSQL may plan one once for any parameters. Such a plan can use an
@@ -8,6 +9,10 @@ literal, not ``open_amount > $1``: else the Unpaid list and the summaries of
 an account with years of paid documents walk its whole history. On SQLite
 (whose planner looks at the bound values) the reads are checked to hold the
 literal; on PostgreSQL their generic plans are checked too.
+
+The ledger keeps few indexes (each one is paid for by every posted document
+and every open amount a payment changes), so each read below names the index
+it relies on: dropping or reshaping one fails here, not in production.
 """
 
 import re
@@ -16,17 +21,43 @@ from datetime import date, timedelta
 import pytest
 from django.db import connection, transaction
 
+from billing import services
 from billing.bank_selectors import open_debits_of
-from billing.models import Document, DocumentKind, Source
-from billing.selectors import open_credits, overdue_condition, unpaid_documents
+from billing.models import (
+    CREDIT_KINDS,
+    Allocation,
+    AuditEvent,
+    Document,
+    DocumentKind,
+    Operation,
+    Reseller,
+    Source,
+)
+from billing.payment_plan import OPEN_CREDITS
+from billing.selectors import (
+    allocations_for_document,
+    allocations_of_operation,
+    audit_events_for_reseller,
+    documents_for_reseller,
+    open_credits,
+    overdue_condition,
+    unpaid_documents,
+)
+from billing.services.ledger_steps import REPLAY
 from tests import factories
 
 OPEN_INDEXES = ("document_open_by_date_idx", "document_reseller_open_idx")
 
+pytestmark = pytest.mark.django_db
+
 
 def generic_plan(queryset) -> str:
     """Return EXPLAIN of ``queryset`` as a prepared statement's generic plan."""
-    sql, params = queryset.query.sql_with_params()
+    return generic_plan_of(*queryset.query.sql_with_params())
+
+
+def generic_plan_of(sql: str, params) -> str:
+    """Return EXPLAIN of ``sql`` as a prepared statement's generic plan."""
     numbers = iter(range(1, len(params) + 1))
     prepared = re.sub("%s", lambda _match: f"${next(numbers)}", sql)
     values = connection.ops.compose_sql(", ".join(["%s"] * len(params)), params)
@@ -95,3 +126,116 @@ def test_open_documents_use_a_partial_index_in_a_generic_plan(long_account, read
         return
     plan = generic_plan(reads(long_account))
     assert any(name in plan for name in OPEN_INDEXES), plan
+
+
+KEY_READS = {
+    # name: (the read as (sql, params), the index it must use)
+    "documents-page": (
+        lambda r, op: documents_for_reseller(r)[:25].query.sql_with_params(),
+        lambda: "document_reseller_date_idx",
+    ),
+    "documents-page-by-kind": (
+        lambda r, op: (
+            documents_for_reseller(r)
+            .filter(kind=DocumentKind.CREDIT_MEMO)[:25]
+            .query.sql_with_params()
+        ),
+        lambda: "document_reseller_kind_idx",
+    ),
+    "payment-plan-open-credits": (
+        lambda r, op: (OPEN_CREDITS, [r.pk, *CREDIT_KINDS]),
+        lambda: OPEN_INDEXES,
+    ),
+    "number-check": (
+        lambda r, op: Document.objects.filter(
+            marketplace_id=r.marketplace_id, number="INV-1"
+        ).query.sql_with_params(),
+        lambda: "document_number_unique_per_marketplace",
+    ),
+    "operation-created-documents": (
+        lambda r, op: (
+            documents_for_reseller(r).filter(operation=op).query.sql_with_params()
+        ),
+        lambda: "document_operation_idx",
+    ),
+    "replay-check": (
+        lambda r, op: (REPLAY, [r.pk, "key-1"]),
+        lambda: "operation_idempotency_key_unique_per_reseller",
+    ),
+    "audit-trail": (
+        lambda r, op: audit_events_for_reseller(r)[:25].query.sql_with_params(),
+        lambda: AuditEvent._meta.indexes[0].name,
+    ),
+    "operation-allocations": (
+        lambda r, op: allocations_of_operation(op).query.sql_with_params(),
+        lambda: _index_of(Allocation, "operation_id"),
+    ),
+    "document-allocations-as-credit": (
+        lambda r, op: allocations_for_document(
+            op.allocations.get().credit
+        ).query.sql_with_params(),
+        lambda: _index_of(Allocation, "credit_id"),
+    ),
+    "document-allocations-as-debit": (
+        lambda r, op: allocations_for_document(
+            op.allocations.get().debit
+        ).query.sql_with_params(),
+        lambda: _index_of(Allocation, "debit_id"),
+    ),
+}
+
+
+def _index_of(model, column: str) -> str:
+    """Return the name of the index of ``model`` on ``column`` alone."""
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, table)
+    names = [
+        name
+        for name, info in found.items()
+        if info["index"] and info["columns"] == [column]
+    ]
+    assert names, f"no index on {table} ({column})"
+    return names[0]
+
+
+def operations_history(reseller, count: int) -> None:
+    """Add ``count`` link operations of one allocation each, between the
+    reseller's paid documents, as years of support work leave them."""
+    documents = list(Document.objects.filter(reseller=reseller).order_by("id"))
+    operations = Operation.objects.bulk_create(
+        Operation(reseller=reseller, kind=Operation.Kind.LINK, source=Source.SYSTEM)
+        for _ in range(count)
+    )
+    Allocation.objects.bulk_create(
+        Allocation(
+            reseller=reseller,
+            credit=documents[n],
+            debit=documents[n + 1],
+            amount=1,
+            operation=operation,
+        )
+        for n, operation in enumerate(operations)
+    )
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="plans are PostgreSQL's")
+@pytest.mark.parametrize("read", list(KEY_READS))
+def test_key_reads_use_their_index_in_a_generic_plan(long_account, read):
+    for reseller in Reseller.objects.filter(marketplace=long_account.marketplace):
+        # Most of the operations are another account's.
+        operations_history(reseller, 200 if reseller == long_account else 1400)
+    memo, invoice = Document.objects.filter(
+        reseller=long_account, open_amount__gt=0
+    ).order_by("kind")  # credit_memo, invoice
+    linked = services.link_documents(
+        credit=memo, debit=invoice, amount="1.00", actor=None, reason="test"
+    )
+    operation = linked.operation
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    statement, index = KEY_READS[read]
+    plan = generic_plan_of(*statement(long_account, operation))
+    expected = index()
+    names = (expected,) if isinstance(expected, str) else expected
+    assert any(name in plan for name in names), plan
