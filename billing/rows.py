@@ -104,3 +104,23 @@ def integer(value: int) -> str:
     if type(value) is not int:
         raise TypeError(f"not an integer: {value!r}")
     return str(value)
+
+
+_ROW_INSERTS: dict[tuple[type[models.Model], bool], str] = {}
+
+
+def insert_statement(obj: models.Model, connection: BaseDatabaseWrapper) -> tuple:
+    """Return ``obj``'s ``INSERT`` (no ``RETURNING``) and its parameters.
+
+    An id already set on ``obj`` (one reserved from the table's sequence) is
+    inserted with the row; without one, the database gives it.
+    """
+    model, with_id = type(obj), obj.pk is not None
+    fields = model._meta.concrete_fields if with_id else _inserted(model)
+    sql = _ROW_INSERTS.get((model, with_id))
+    if sql is None:
+        sql = _ROW_INSERTS[model, with_id] = (
+            f'INSERT INTO "{model._meta.db_table}" ({insert_columns(fields)}) '  # noqa: S608 - names from _meta
+            f"VALUES ({', '.join(['%s'] * len(fields))})"
+        )
+    return sql, insert_values(obj, fields, connection)

@@ -48,17 +48,21 @@ class Fault:
 
     Writes are counted on the SQL sent to the database (a connection's
     ``execute_wrapper``), so the ORM's saves and updates and the services'
-    own statements all count, one each.
+    own statements all count, one each. ``parts`` counts the writes those
+    statements carry: on PostgreSQL a payment, a link or a posting sends all
+    of its writes as one statement (a ``WITH`` of several).
     """
 
     def __init__(self, fail_at: int):
         self.fail_at = fail_at
         self.writes = 0
+        self.parts = 0
         self.raised = False
 
     def __call__(self, execute, sql, params, many, context):
         if WRITE.match(sql):
             self.writes += 1
+            self.parts += len(WRITE_PART.findall(sql))
             if self.writes == self.fail_at:
                 self.raised = True
                 raise DatabaseError(f"injected fault at write {self.fail_at}")
@@ -70,6 +74,10 @@ class Fault:
 WRITE = re.compile(
     r'^\s*(?:WITH\b.*?\)\s*)?(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"billing_',
     re.IGNORECASE | re.DOTALL,
+)
+# One write of such a statement (a WITH may hold several).
+WRITE_PART = re.compile(
+    r'\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"billing_', re.IGNORECASE
 )
 
 
@@ -95,14 +103,15 @@ def drive(send, *, settled=None) -> tuple[int, object]:
     ``settled`` says whether a state left by a failed attempt is allowed
     (only a card payment waiting for its charge is); by default, a failed
     attempt must leave the ledger exactly as it was. Returns how many
-    attempts failed and the final response.
+    writes the completed attempt made (each was in a statement that failed
+    in an earlier attempt) and the final response.
     """
     before = ledger_state()
     for fail_at in range(1, MAX_WRITES):
         with failing_write(Fault(fail_at)) as fault:
             response = send()
         if not fault.raised:
-            return fail_at - 1, response
+            return fault.parts, response
         assert response.status_code in (200, 503), (fail_at, response.status_code)
         html = response.content.decode()
         assert "could not be" in html, fail_at
