@@ -457,10 +457,34 @@ def allocate_operations(
     return Allocated(left, now)
 
 
-# Rows per statement. The integers of a row (ids, stored amounts) are written
-# into the statement as literals: a parameter each would cost more to parse,
-# in the driver and on the server, than the rows cost to write.
+# Rows per statement.
 ROWS_PER_STATEMENT = 5000
+# Up to this many rows, a statement's values are parameters: its text is then
+# the same for every write of that shape, so the driver converts it once and
+# the server prepares it once. Beyond, the integers of a row (ids, stored
+# amounts) are written into the statement as literals: a parameter each would
+# cost more to parse, in the driver and on the server, than the rows cost to
+# write.
+FEW_ROWS = 20
+
+
+def values_rows(rows: Sequence[Sequence[object]]) -> tuple[str, list[object]]:
+    """Return ``(…), (…)`` holding ``rows`` for a ``VALUES`` list, and its
+    parameters: integers are literals when there are many rows, any other
+    value is always a parameter (``None`` is ``NULL``)."""
+    few = len(rows) <= FEW_ROWS
+    params: list[object] = []
+
+    def value(item: object) -> str:
+        if item is None:
+            return "NULL"
+        if few or type(item) is not int:
+            params.append(item)
+            return "%s"
+        return _integer(item)
+
+    sql = ", ".join(f"({', '.join(value(item) for item in row)})" for row in rows)
+    return sql, params
 
 
 def insert_allocations(
@@ -475,26 +499,33 @@ def insert_allocations(
     """Insert ``(credit_id, debit_id, amount, operation_id)`` rows as
     allocations, one statement per 5,000, with the reserved ``ids`` if any."""
     stamp = writes.connection.ops.adapt_datetimefield_value(created_at)
-    actor_id = "NULL" if actor is None else _integer(actor.pk)
-    reseller_id = _integer(reseller.pk)
-    numbered = [f"{_integer(pk)}, " for pk in ids] or [""] * len(rows)
+    actor_id = None if actor is None else actor.pk
     columns = (
         '"reseller_id", "credit_id", "debit_id", "amount", "operation_id", '
         '"created_by_id", "created_at"'
     )
     if ids:
         columns = f'"id", {columns}'
+    numbered = [(pk,) for pk in ids] or [()] * len(rows)
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         chunk = rows[start : start + ROWS_PER_STATEMENT]
-        values = ", ".join(
-            f"({number}{reseller_id}, {_integer(credit_id)}, {_integer(debit_id)}, "
-            f"{_stored(amount)}, {_integer(operation_id)}, {actor_id}, %s)"
-            for number, (credit_id, debit_id, amount, operation_id) in zip(
-                numbered[start:], chunk, strict=False
-            )
+        values, params = values_rows(
+            [
+                (
+                    *number,
+                    reseller.pk,
+                    credit_id,
+                    debit_id,
+                    _AMOUNT.get_prep_value(amount),
+                )
+                + (operation_id, actor_id, stamp)
+                for number, (credit_id, debit_id, amount, operation_id) in zip(
+                    numbered[start:], chunk, strict=False
+                )
+            ]
         )
-        sql = f'INSERT INTO "billing_allocation" ({columns}) VALUES {values}'  # noqa: S608 - integers only
-        writes.add(sql, [stamp] * len(chunk), len(chunk))
+        sql = f'INSERT INTO "billing_allocation" ({columns}) VALUES {values}'  # noqa: S608 - names only
+        writes.add(sql, params, len(chunk))
 
 
 def store_open_amounts(
@@ -535,9 +566,8 @@ def store_amounts(
             setattr(pending, field.attname, amount)
     for start in range(0, len(items), ROWS_PER_STATEMENT):
         chunk = items[start : start + ROWS_PER_STATEMENT]
-        values = ", ".join(
-            f"({_integer(pk)}, {_integer(field.get_prep_value(amount))})"
-            for pk, amount in chunk
+        values, params = values_rows(
+            [(pk, field.get_prep_value(amount)) for pk, amount in chunk]
         )
         # VALUES names its columns column1, column2 on both databases.
         sql = (
@@ -546,7 +576,7 @@ def store_amounts(
             f'WHERE "{table}"."{key}" = new.column1 '
             f'AND "{table}"."reseller_id" = %s'
         )
-        writes.add(sql, [reseller.pk], len(chunk))
+        writes.add(sql, [*params, reseller.pk], len(chunk))
     if sent_here:
         writes.send()
 
@@ -555,11 +585,6 @@ _integer = rows.integer
 
 
 _AMOUNT = Document._meta.get_field("open_amount")
-
-
-def _stored(amount: Decimal) -> str:
-    """Return ``amount`` as its column stores it (see :class:`AmountField`)."""
-    return _integer(_AMOUNT.get_prep_value(amount))
 
 
 def reverse_allocations(

@@ -22,7 +22,6 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing import rows
 from billing.allocation_policy import (
     plan_allocations,
 )
@@ -68,6 +67,7 @@ from billing.services.ledger_steps import (
     record_audit_event,
     request_hash,
     user_or_none,
+    values_rows,
 )
 
 # How long a card charge may stay unanswered before it is settled by asking
@@ -389,16 +389,17 @@ def record_payment(payment: Payment, ids: Sequence[int], writes: Writes) -> None
     selected documents, in their order, to ``writes``."""
     writes.insert(payment.operation)
     writes.insert(payment)
-    selections = ", ".join(
-        f"({rows.integer(payment.pk)}, {rows.integer(payment.reseller_id)}, "
-        f"{rows.integer(document_id)}, {position})"
-        for position, document_id in enumerate(ids, start=1)
+    selections, params = values_rows(
+        [
+            (payment.pk, payment.reseller_id, document_id, position)
+            for position, document_id in enumerate(ids, start=1)
+        ]
     )
     writes.add(
-        'INSERT INTO "billing_paymentdocument" '  # noqa: S608 - integers only
+        'INSERT INTO "billing_paymentdocument" '  # noqa: S608 - names only
         '("payment_id", "reseller_id", "document_id", "position") '
         f"VALUES {selections}",
-        [],
+        params,
         len(ids),
     )
 
