@@ -36,13 +36,32 @@ def instances(
     start: int = 0,
 ) -> list[models.Model]:
     """Return one instance per row, from the columns at ``start`` onwards."""
-    fields = model._meta.concrete_fields
-    compiler = Query(model).get_compiler(connection=connection)
-    table = model._meta.db_table
-    converters = compiler.get_converters([f.get_col(table) for f in fields])
-    end = start + len(fields)
-    values = compiler.apply_converters((row[start:end] for row in rows), converters)
-    return [model.from_db(connection.alias, None, row) for row in values]
+    converters = _converters(model, connection)
+    end = start + len(model._meta.concrete_fields)
+    found = []
+    for row in rows:
+        values = list(row[start:end])
+        for position, (functions, expression) in converters:
+            value = values[position]
+            for function in functions:
+                value = function(value, expression, connection)
+            values[position] = value
+        found.append(model.from_db(connection.alias, None, values))
+    return found
+
+
+def _converters(model: type[models.Model], connection: BaseDatabaseWrapper) -> list:
+    """Return the ORM's converters of the model's columns on ``connection``,
+    looked up once per connection (they are the connection's own)."""
+    cache = connection.__dict__.setdefault("_ledger_converters", {})
+    converters = cache.get(model)
+    if converters is None:
+        fields = model._meta.concrete_fields
+        compiler = Query(model).get_compiler(connection=connection)
+        table = model._meta.db_table
+        found = compiler.get_converters([f.get_col(table) for f in fields])
+        converters = cache[model] = list(found.items())
+    return converters
 
 
 def insert_values(
