@@ -145,8 +145,8 @@ def test_link_fails_whole_at_each_write_and_the_retry_links_once(shop):
     memo = factories.post(reseller, "credit_memo", "60.00")
     entry = client.get(reverse("classic:link", args=[reseller.pk]))
     review = submit(client, entry, fill={"amount": "25.00", "reason": "x"})
-    failed, done = drive(lambda: submit(client, review))
-    assert failed >= 4  # operation, allocation, open amounts, audit
+    writes, done = drive(lambda: submit(client, review))
+    assert writes >= 4  # operation, allocation, open amounts, audit
     assert done.status_code == 302
     assert Allocation.objects.count() == 1
     assert fresh(invoice).open_amount == Decimal("75.00")
@@ -164,13 +164,13 @@ def test_unlink_and_revert_fail_whole_at_each_write(shop):
         credit=memo, debit=invoice, amount="30.00", actor=agent, reason="b"
     )
     page = client.get(reverse("classic:unlink", args=[reseller.pk, first.pk]))
-    failed, done = drive(lambda: submit(client, page, fill={"reason": "wrong"}))
-    assert failed >= 3 and done.status_code == 302
+    writes, done = drive(lambda: submit(client, page, fill={"reason": "wrong"}))
+    assert writes >= 3 and done.status_code == 302
     assert Reversal.objects.filter(allocation=first).count() == 1
     url = reverse("classic:revert", args=[reseller.pk, second.operation_id])
     page = client.get(url)
-    failed, done = drive(lambda: submit(client, page, fill={"reason": "undo"}))
-    assert failed >= 3 and done.status_code == 302
+    writes, done = drive(lambda: submit(client, page, fill={"reason": "undo"}))
+    assert writes >= 3 and done.status_code == 302
     assert Operation.objects.filter(reverts=second.operation).count() == 1
     assert fresh(invoice).open_amount == Decimal("100.00")
     assert fresh(memo).open_amount == Decimal("60.00")
@@ -183,9 +183,9 @@ def test_prepaid_credit_memo_fails_whole_at_each_write(shop):
     invoice = factories.post(reseller, "invoice", "40.00")
     entry = client.get(reverse("classic:credit_memo", args=[reseller.pk]))
     review = submit(client, entry, fill={"amount": "50.00", "reason": "goodwill"})
-    failed, done = drive(lambda: submit(client, review))
+    writes, done = drive(lambda: submit(client, review))
     # the memo, its count, its audit, the automatic application and its audit
-    assert failed >= 6 and done.status_code == 302
+    assert writes >= 6 and done.status_code == 302
     assert Document.objects.filter(kind="credit_memo").count() == 1
     assert fresh(invoice).open_amount == 0
 
@@ -208,8 +208,8 @@ def test_pay_with_credit_and_transfer_fails_whole_at_each_write(db):
             client, preview, action=pay, fill={"payment_method": "bank_transfer"}
         )
 
-    failed, done = drive(send)
-    assert failed >= 4 and done.status_code == 302, done.content.decode()
+    writes, done = drive(send)
+    assert writes >= 4 and done.status_code == 302, done.content.decode()
     operation = Operation.objects.get(kind="payment")
     assert operation.status == Operation.Status.AWAITING_TRANSFER
     assert fresh(invoice).open_amount == Decimal("70.00")
@@ -239,8 +239,8 @@ def test_card_payment_fails_at_each_write_and_the_retry_charges_once(db):
             client, preview, action=pay, fill={"card_number": "4242424242424242"}
         )
 
-    failed, done = drive(send, settled=waiting_for_its_charge)
-    assert failed >= 4 and done.status_code == 302, done.content.decode()
+    writes, done = drive(send, settled=waiting_for_its_charge)
+    assert writes >= 4 and done.status_code == 302, done.content.decode()
     operation = Operation.objects.get(kind="payment")
     assert operation.status == Operation.Status.COMPLETED
     assert operation.payment.amount_charged == Decimal("100.00")
