@@ -157,20 +157,26 @@ SELECTED = _documents(
 )
 
 
+def plan_read(
+    reseller: Reseller, sql: str, params: Sequence[object]
+) -> tuple[str, list[object]]:
+    """Return one read of the reseller's open credits and of the documents
+    ``sql`` reads (``UNION ALL``), with its parameters."""
+    return f"{OPEN_CREDITS} UNION ALL {sql}", [reseller.pk, *CREDIT_KINDS, *params]
+
+
 def with_open_credits(
     reseller: Reseller, sql: str, params: Sequence[object]
 ) -> tuple[list[Document], list[Document]]:
     """Return the reseller's open credits and the documents ``sql`` reads.
 
-    One ``UNION ALL`` of the two reads, so planning under the lock costs one
-    round trip. The order of either list is the database's: the policy sorts.
+    One ``UNION ALL`` of the two reads (:func:`plan_read`), so planning under
+    the lock costs one round trip. The order of either list is the
+    database's: the policy sorts.
     """
     connection = transaction.get_connection()
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"{OPEN_CREDITS} UNION ALL {sql}",
-            [reseller.pk, *CREDIT_KINDS, *params],
-        )
+        cursor.execute(*plan_read(reseller, sql, params))
         found = cursor.fetchall()
     documents = rows.instances(Document, found, connection)
     credits = [doc for doc, row in zip(documents, found, strict=True) if row[-1]]
@@ -178,8 +184,26 @@ def with_open_credits(
     return credits, others
 
 
+def auto_apply_read(
+    reseller: Reseller, *, with_new_credit: bool = False
+) -> tuple[str, list[object]]:
+    """Return the read :func:`auto_apply_plan` plans from: the open credits
+    and the open debits not on hold (only if some credit is open, unless new
+    credit arrives)."""
+    # Disputed documents on hold wait for support, whatever credit is open.
+    sql, params = OPEN_DEBITS, [reseller.pk, *DEBIT_KINDS]
+    if not with_new_credit:
+        # Without open credit there is nothing to apply: no debit is read.
+        sql, params = sql + ANY_OPEN_CREDIT, [*params, reseller.pk, *CREDIT_KINDS]
+    return plan_read(reseller, sql, params)
+
+
 def auto_apply_plan(
-    reseller: Reseller, *, new_credit: OpenItem | None = None
+    reseller: Reseller,
+    *,
+    new_credit: OpenItem | None = None,
+    posted: Document | None = None,
+    read: tuple[list[Document], list[Document]] | None = None,
 ) -> tuple[list[Document], list[Document], list[PlannedAllocation]]:
     """Return what automatic application would apply now, by the policy.
 
@@ -187,13 +211,24 @@ def auto_apply_plan(
     Debit documents on a dispute hold are left out.
     With ``new_credit`` (a document not posted yet, such as a credit memo
     under review) the plan shows what posting it would apply as well.
+    ``posted`` is a document being posted (not in the database yet): it is
+    one of the returned credits or debits. ``read`` holds the credits and
+    debits :func:`auto_apply_read` read, when the caller read them already.
     """
-    # Disputed documents on hold wait for support, whatever credit is open.
-    sql, params = OPEN_DEBITS, [reseller.pk, *DEBIT_KINDS]
-    if new_credit is None:
-        # Without open credit there is nothing to apply: no debit is read.
-        sql, params = sql + ANY_OPEN_CREDIT, [*params, reseller.pk, *CREDIT_KINDS]
-    credits, debits = with_open_credits(reseller, sql, params)
+    new = new_credit is not None or (posted is not None and posted.is_credit)
+    if read is None:
+        connection = transaction.get_connection()
+        with connection.cursor() as cursor:
+            cursor.execute(*auto_apply_read(reseller, with_new_credit=new))
+            found = cursor.fetchall()
+        documents = rows.instances(Document, found, connection)
+        read = (
+            [doc for doc, row in zip(documents, found, strict=True) if row[-1]],
+            [doc for doc, row in zip(documents, found, strict=True) if not row[-1]],
+        )
+    credits, debits = list(read[0]), list(read[1])
+    if posted is not None:
+        (credits if posted.is_credit else debits).append(posted)
     credit_items = [open_item(doc) for doc in credits]
     if new_credit is not None:
         credit_items.append(new_credit)
@@ -203,15 +238,27 @@ def auto_apply_plan(
     return credits, debits, planned
 
 
+def selected_read(reseller: Reseller, ids: Sequence[int]) -> tuple[str, list[object]]:
+    """Return the read :func:`plan_payment` plans from: the open credits and
+    the selected documents."""
+    return plan_read(reseller, *documents_read(reseller, ids))
+
+
 def plan_payment(
-    *, reseller: Reseller, ids: list[int], use_credit: bool
+    *,
+    reseller: Reseller,
+    ids: list[int],
+    use_credit: bool,
+    read: tuple[list[Document], list[Document]] | None = None,
 ) -> PaymentPlan:
-    """Plan the payment from the balances as they are now."""
-    credits, selected = with_open_credits(
-        reseller,
-        SELECTED.format(ids=", ".join(["%s"] * len(ids))),
-        [reseller.pk, *ids],
-    )
+    """Plan the payment from the balances as they are now.
+
+    ``read`` holds the open credits and the selected documents
+    :func:`selected_read` read, when the caller read them already.
+    """
+    if read is None:
+        read = with_open_credits(reseller, *documents_read(reseller, ids))
+    credits, selected = read
     if len(selected) != len(ids):
         raise DocumentNotFound()
     if any(doc.kind not in DEBIT_KINDS or doc.open_amount <= 0 for doc in selected):
@@ -295,3 +342,9 @@ def clean_document_ids(document_ids: Iterable[int | str]) -> list[int]:
             code="too_many_documents",
         )
     return ids
+
+
+def documents_read(reseller: Reseller, ids: Sequence[int]) -> tuple[str, list[object]]:
+    """Return a read of the reseller's documents among ``ids`` (others are
+    left out), shaped as the plan's reads."""
+    return SELECTED.format(ids=", ".join(["%s"] * len(ids))), [reseller.pk, *ids]

@@ -36,13 +36,32 @@ def instances(
     start: int = 0,
 ) -> list[models.Model]:
     """Return one instance per row, from the columns at ``start`` onwards."""
-    fields = model._meta.concrete_fields
-    compiler = Query(model).get_compiler(connection=connection)
-    table = model._meta.db_table
-    converters = compiler.get_converters([f.get_col(table) for f in fields])
-    end = start + len(fields)
-    values = compiler.apply_converters((row[start:end] for row in rows), converters)
-    return [model.from_db(connection.alias, None, row) for row in values]
+    converters = _converters(model, connection)
+    end = start + len(model._meta.concrete_fields)
+    found = []
+    for row in rows:
+        values = list(row[start:end])
+        for position, (functions, expression) in converters:
+            value = values[position]
+            for function in functions:
+                value = function(value, expression, connection)
+            values[position] = value
+        found.append(model.from_db(connection.alias, None, values))
+    return found
+
+
+def _converters(model: type[models.Model], connection: BaseDatabaseWrapper) -> list:
+    """Return the ORM's converters of the model's columns on ``connection``,
+    looked up once per connection (they are the connection's own)."""
+    cache = connection.__dict__.setdefault("_ledger_converters", {})
+    converters = cache.get(model)
+    if converters is None:
+        fields = model._meta.concrete_fields
+        compiler = Query(model).get_compiler(connection=connection)
+        table = model._meta.db_table
+        found = compiler.get_converters([f.get_col(table) for f in fields])
+        converters = cache[model] = list(found.items())
+    return converters
 
 
 def insert_values(
@@ -104,3 +123,23 @@ def integer(value: int) -> str:
     if type(value) is not int:
         raise TypeError(f"not an integer: {value!r}")
     return str(value)
+
+
+_ROW_INSERTS: dict[tuple[type[models.Model], bool], str] = {}
+
+
+def insert_statement(obj: models.Model, connection: BaseDatabaseWrapper) -> tuple:
+    """Return ``obj``'s ``INSERT`` (no ``RETURNING``) and its parameters.
+
+    An id already set on ``obj`` (one reserved from the table's sequence) is
+    inserted with the row; without one, the database gives it.
+    """
+    model, with_id = type(obj), obj.pk is not None
+    fields = model._meta.concrete_fields if with_id else _inserted(model)
+    sql = _ROW_INSERTS.get((model, with_id))
+    if sql is None:
+        sql = _ROW_INSERTS[model, with_id] = (
+            f'INSERT INTO "{model._meta.db_table}" ({insert_columns(fields)}) '  # noqa: S608 - names from _meta
+            f"VALUES ({', '.join(['%s'] * len(fields))})"
+        )
+    return sql, insert_values(obj, fields, connection)

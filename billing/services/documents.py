@@ -23,14 +23,16 @@ from billing.models import (
     Source,
 )
 from billing.money import parse_amount
+from billing.payment_plan import auto_apply_plan, auto_apply_read
 from billing.services._numbers import credit_memo_number, refuse_reserved_number
 from billing.services.ledger_steps import (
     Actor,
-    auto_apply,
+    Writes,
+    apply_credit,
     clean_idempotency_key,
     create_document,
     lock_and_replay,
-    number_taken,
+    read_under_lock,
     record_audit_event,
     request_hash,
     require_reason,
@@ -229,10 +231,29 @@ def _create_locked(
     reason: str = "",
     operation: Operation | None = None,
 ) -> Document:
-    if number_taken(reseller, number):
+    """Post the document under the lock: one read, then its writes together.
+
+    The read checks the number, reserves the new rows' ids and, for a prepaid
+    account, reads what automatic application plans from.
+    """
+    prepaid = reseller.is_prepaid
+    read = read_under_lock(
+        reseller,
+        number=number,
+        plan=(
+            auto_apply_read(reseller, with_new_credit=kind in CREDIT_KINDS)
+            if prepaid
+            else None
+        ),
+        new=[Document, Operation] if prepaid else [Document],
+    )
+    if read.number_taken:
         raise DuplicateDocumentNumber()
+    writes = Writes()
     document = create_document(
         reseller,
+        writes=writes,
+        pk=read.ids[0],
         kind=kind,
         number=number,
         issue_date=issue_date,
@@ -253,7 +274,22 @@ def _create_locked(
         document=document,
         amount=total,
         facts={"kind": kind, "number": number, "amount": str(total)},
+        writes=writes,
     )
-    if reseller.is_prepaid:
-        auto_apply(reseller=reseller, actor=actor, source=source, documents=[document])
+    if prepaid:
+        # The reseller's credit pays what it can at once.
+        credits, debits, planned = auto_apply_plan(
+            reseller, posted=document, read=(read.credits, read.documents)
+        )
+        apply_credit(
+            reseller=reseller,
+            credits=credits,
+            debits=debits,
+            planned=planned,
+            actor=actor,
+            source=source,
+            writes=writes,
+            operation_id=read.ids[1],
+        )
+    writes.send()
     return document

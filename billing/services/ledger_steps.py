@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
@@ -39,11 +39,21 @@ Actor = AbstractBaseUser
 MAX_KEY_LENGTH = 64
 
 
-def create_document(reseller: Reseller, **fields) -> Document:
-    """Create one of the reseller's documents and count it on the account."""
+def create_document(
+    reseller: Reseller, *, writes: Writes | None = None, **fields
+) -> Document:
+    """Create one of the reseller's documents and count it on the account.
+
+    With ``writes`` (and an id reserved in ``fields``), both are added to
+    them; without, they are written at once.
+    """
     document = Document(
         reseller=reseller, marketplace_id=reseller.marketplace_id, **fields
     )
+    if writes is not None:
+        writes.insert(document)
+        writes.add(COUNT_DOCUMENT, [reseller.pk], 1)
+        return document
     connection = transaction.get_connection()
     rows.insert(document, connection)
     with connection.cursor() as cursor:
@@ -55,25 +65,6 @@ COUNT_DOCUMENT = (
     'UPDATE "billing_reseller" SET "document_count" = "document_count" + 1 '
     'WHERE "billing_reseller"."id" = %s'
 )
-
-
-# Documents of the locked reseller by id, written out like the lock.
-DOCUMENTS = (
-    f"SELECT {rows.columns(Document)} FROM "  # noqa: S608 - names from _meta
-    '"billing_document" WHERE "billing_document"."reseller_id" = %s '
-    'AND "billing_document"."id" IN ({ids})'
-)
-
-
-def reseller_documents(reseller: Reseller, ids: Sequence[int]) -> dict[int, Document]:
-    """Return the reseller's documents among ``ids``, by id (others are left out)."""
-    connection = transaction.get_connection()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            DOCUMENTS.format(ids=", ".join(["%s"] * len(ids))), [reseller.pk, *ids]
-        )
-        found = rows.instances(Document, cursor.fetchall(), connection)
-    return {document.pk: document for document in found}
 
 
 # Whether a document number is taken in a marketplace (numbers are unique
@@ -138,12 +129,205 @@ def lock_and_replay(
     with connection.cursor() as cursor:
         cursor.execute(REPLAY, [reseller.pk, key])
         found = rows.instances(Operation, cursor.fetchall(), connection)
-    operation = found[0] if found else None
+    return reseller, _replayed(found[0] if found else None, kind, digest)
+
+
+def _replayed(operation: Operation | None, kind: str, digest: str) -> Operation | None:
+    """Return the earlier request's operation, refusing a key reused otherwise."""
     if operation is not None and (
         operation.kind != kind or operation.request_hash != digest
     ):
         raise IdempotencyKeyReused()
-    return reseller, operation
+    return operation
+
+
+class UnderLock(NamedTuple):
+    """What :func:`read_under_lock` read, in one round trip."""
+
+    # The operation an earlier request made under the idempotency key.
+    replay: Operation | None
+    # Whether the document number is taken in the reseller's marketplace.
+    number_taken: bool
+    # The plan's documents: the reseller's open credits, and the others read.
+    credits: list[Document]
+    documents: list[Document]
+    # Ids reserved for the rows the operation inserts, one per model asked.
+    ids: list[int]
+
+
+def read_under_lock(
+    reseller: Reseller,
+    *,
+    new: Sequence[type[models.Model]],
+    key: str | None = None,
+    kind: str = "",
+    digest: str = "",
+    number: str | None = None,
+    plan: tuple[str, Sequence[object]] | None = None,
+) -> UnderLock:
+    """Read what an operation needs once the reseller is locked, in one statement.
+
+    The operation made under ``key`` (refused when the key was used for
+    another request), whether ``number`` is taken, the plan's documents
+    (``plan``: the SQL and parameters of :func:`billing.payment_plan.plan_read`)
+    and an id for each row of ``new`` the operation will insert (reserved
+    from the tables' sequences, so that its writes need nothing from each
+    other: see :class:`Writes`). Sent after the lock, so a concurrent request
+    with the same key that held the lock first is seen.
+    """
+    connection = transaction.get_connection()
+    reserved = [
+        f'{_reserved_id(connection, model, new[:n].count(model) + 1)} AS "id{n}"'
+        for n, model in enumerate(new)
+    ]
+    parts = [f'"new" AS (SELECT {", ".join(reserved) or "0"})']
+    columns, joins, params = ['"new".*'], [], []
+    if key is not None:
+        parts.append(f'"replay" AS ({REPLAY})')
+        columns.append('"replay".*')
+        joins.append('LEFT JOIN "replay" ON TRUE')
+        params += [reseller.pk, key]
+    if number is not None:
+        parts.append(f'"taken" AS ({NUMBER_TAKEN})')
+        columns.append('EXISTS (SELECT 1 FROM "taken")')
+        params += [reseller.marketplace_id, number]
+    if plan is not None:
+        parts.append(f'"plan" AS ({plan[0]})')
+        columns.append('"plan".*')
+        joins.append('LEFT JOIN "plan" ON TRUE')
+        params += plan[1]
+    sql = (
+        f"WITH {', '.join(parts)} "  # noqa: S608 - names from _meta, no values
+        f'SELECT {", ".join(columns)} FROM "new" {" ".join(joins)}'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    first, at = found[0], max(len(new), 1)
+    replay, taken, credits, documents = None, False, [], []
+    if key is not None:
+        if first[at] is not None:
+            (replay,) = rows.instances(Operation, [first], connection, start=at)
+        replay = _replayed(replay, kind, digest)
+        at += rows.width(Operation)
+    if number is not None:
+        taken, at = bool(first[at]), at + 1
+    if plan is not None:
+        marker = at + rows.width(Document)
+        read = [row for row in found if row[marker] is not None]
+        for document, row in zip(
+            rows.instances(Document, read, connection, start=at), read, strict=True
+        ):
+            (credits if row[marker] else documents).append(document)
+    return UnderLock(replay, taken, credits, documents, list(first[: len(new)]))
+
+
+def _reserved_id(connection, model: type[models.Model], nth: int) -> str:
+    """Return SQL giving a new id of ``model``'s table (the ``nth`` asked).
+
+    PostgreSQL draws it from the table's sequence. SQLite has none: its
+    transaction holds the database's write lock, and the ids after the
+    table's ``AUTOINCREMENT`` counter are free until this transaction
+    inserts them.
+    """
+    table = model._meta.db_table
+    if connection.vendor == "postgresql":
+        return f"nextval(pg_get_serial_sequence('\"{table}\"', 'id'))"
+    return (
+        'COALESCE((SELECT "seq" FROM "sqlite_sequence" '  # noqa: S608 - names from _meta
+        f"WHERE \"name\" = '{table}'), 0) + {rows.integer(nth)}"
+    )
+
+
+class Writes:
+    """The writes of one operation, sent together once it is complete.
+
+    Each write is one statement restricted to the locked reseller, with the
+    number of rows it must touch. On PostgreSQL :meth:`send` sends them as
+    one statement (a data-modifying ``WITH``, the last write its main
+    statement); on SQLite one by one, in order. Every statement's row count
+    is checked. Rows inserted here carry ids reserved under the lock
+    (:func:`read_under_lock`) or need none, so no write reads another's
+    output; the parts of one ``WITH`` see the same snapshot, so an amount
+    stored for a row inserted here is written into its insert instead.
+    """
+
+    def __init__(self) -> None:
+        self.connection = transaction.get_connection()
+        self._writes: list[models.Model | tuple[str, list, int]] = []
+        self._inserted: dict[tuple[type[models.Model], int], models.Model] = {}
+
+    def insert(self, obj: models.Model) -> None:
+        """Insert ``obj``, with the values it has when the writes are sent."""
+        self._writes.append(obj)
+        if obj.pk is not None:
+            self._inserted[type(obj), obj.pk] = obj
+
+    def add(self, sql: str, params: Sequence[object], count: int) -> None:
+        """Send ``sql``, which must touch ``count`` rows."""
+        self._writes.append((sql, list(params), count))
+
+    def pending(self, model: type[models.Model], pk: int) -> models.Model | None:
+        """Return the ``model`` row with id ``pk`` inserted here, if any."""
+        return self._inserted.get((model, pk))
+
+    def send(self) -> None:
+        """Send the writes and check how many rows each touched."""
+        writes, self._writes, self._inserted = self._writes, [], {}
+        statements = [self._statement(write) for write in writes]
+        if self.connection.vendor == "postgresql" and len(statements) > 1:
+            statements = [_one_statement(statements)]
+        with self.connection.cursor() as cursor:
+            for sql, params, check in statements:
+                cursor.execute(sql, params)
+                check(cursor)
+        for write in writes:
+            if isinstance(write, models.Model):
+                write._state.adding = False
+                write._state.db = self.connection.alias
+
+    def _statement(self, write) -> tuple[str, list, Callable]:
+        if isinstance(write, tuple):
+            sql, params, count = write
+        else:
+            (sql, params), count = rows.insert_statement(write, self.connection), 1
+        return sql, params, _touches(sql, count)
+
+
+def _touches(sql: str, count: int) -> Callable:
+    def check(cursor) -> None:
+        if cursor.rowcount != count:
+            raise AssertionError(f"{cursor.rowcount} rows, not {count}: {sql[:200]}")
+
+    return check
+
+
+def _one_statement(statements: Sequence[tuple[str, list, Callable]]) -> tuple:
+    """Join statements into one ``WITH``: each but the last a named part
+    returning its rows, the last the main statement returning their counts."""
+    *parts, (main, _, check_main) = statements
+    named = ", ".join(
+        f'"w{n}" AS ({part[0]} RETURNING 1)' for n, part in enumerate(parts)
+    )
+    counts = ", ".join(
+        f'(SELECT count(*) FROM "w{n}")'  # noqa: S608 - no values
+        for n in range(len(parts))
+    )
+    sql = f"WITH {named} {main} RETURNING {counts}"
+
+    def check(cursor) -> None:
+        found = cursor.fetchall()
+        check_main(cursor)
+        for n, (_, _, check_part) in enumerate(parts):
+            check_part(_Counted(found[0][n] if found else 0))
+
+    return sql, [value for _, params, _ in statements for value in params], check
+
+
+class _Counted(NamedTuple):
+    """A part's row count, as a cursor would give it."""
+
+    rowcount: int
 
 
 def require_reason(reason: str) -> str:
@@ -166,6 +350,7 @@ def apply_allocations(
     planned: Sequence[PlannedAllocation],
     documents: dict[int, Document],
     actor: Actor | None,
+    writes: Writes | None = None,
 ) -> None:
     """Record the planned allocations and lower both open amounts.
 
@@ -180,6 +365,7 @@ def apply_allocations(
         planned=planned,
         open_amounts={pk: doc.open_amount for pk, doc in documents.items()},
         actor=actor,
+        writes=writes,
     )
     for pk, amount in allocated.open_amounts.items():
         documents[pk].open_amount = amount
@@ -188,8 +374,6 @@ def apply_allocations(
 class Allocated(NamedTuple):
     """What :func:`allocate` recorded."""
 
-    # The new allocations' ids, in the plan's order.
-    allocation_ids: list[int]
     # The new open amount of each document the plan touched, by id.
     open_amounts: dict[int, Decimal]
     # When the allocations were recorded.
@@ -203,6 +387,8 @@ def allocate(
     planned: Sequence[PlannedAllocation],
     open_amounts: Mapping[int, Decimal],
     actor: Actor | None,
+    writes: Writes | None = None,
+    ids: Sequence[int] = (),
 ) -> Allocated:
     """Record one operation's planned allocations of the reseller's documents.
 
@@ -215,6 +401,8 @@ def allocate(
         planned=[(operation.pk, planned)],
         open_amounts=open_amounts,
         actor=actor,
+        writes=writes,
+        ids=ids,
     )
 
 
@@ -224,6 +412,8 @@ def allocate_operations(
     planned: Sequence[tuple[int, Sequence[PlannedAllocation]]],
     open_amounts: Mapping[int, Decimal],
     actor: Actor | None,
+    writes: Writes | None = None,
+    ids: Sequence[int] = (),
 ) -> Allocated:
     """Record planned allocations of the reseller's documents, set-wise.
 
@@ -231,11 +421,13 @@ def allocate_operations(
     amount)`` rows, in the order they were planned (cash application records
     a whole statement's lines of one reseller at once, one operation each).
     One ``UPDATE`` lowers the open amounts and one ``INSERT`` records the
-    allocations (per 5,000 rows), both restricted to the reseller. The
-    database's CHECK constraints back up the arithmetic here.
+    allocations (per 5,000 rows), both restricted to the reseller, added to
+    ``writes`` (sent at once without it). ``ids``, when given, are reserved
+    ids for the allocations, in order. The database's CHECK constraints back
+    up the arithmetic here.
     """
     left: dict[int, Decimal] = {}
-    rows: list[tuple[int, int, Decimal, int]] = []
+    allocations: list[tuple[int, int, Decimal, int]] = []
     for operation_id, items in planned:
         for credit_id, debit_id, amount in items:
             credit = left.get(credit_id, open_amounts[credit_id])
@@ -246,21 +438,53 @@ def allocate_operations(
                 )
             left[credit_id] = credit - amount
             left[debit_id] = debit - amount
-            rows.append((credit_id, debit_id, amount, operation_id))
+            allocations.append((credit_id, debit_id, amount, operation_id))
     now = timezone.now()
-    ids: list[int] = []
-    if rows:
-        store_open_amounts(reseller, left)
-        ids = insert_allocations(
-            reseller=reseller, rows=rows, actor=actor, created_at=now
+    if allocations:
+        sent_here = writes is None
+        writes = Writes() if writes is None else writes
+        store_open_amounts(reseller, left, writes)
+        insert_allocations(
+            reseller=reseller,
+            rows=allocations,
+            actor=actor,
+            created_at=now,
+            writes=writes,
+            ids=ids,
         )
-    return Allocated(ids, left, now)
+        if sent_here:
+            writes.send()
+    return Allocated(left, now)
 
 
-# Rows per statement. The integers of a row (ids, stored amounts) are written
-# into the statement as literals: a parameter each would cost more to parse,
-# in the driver and on the server, than the rows cost to write.
+# Rows per statement.
 ROWS_PER_STATEMENT = 5000
+# Up to this many rows, a statement's values are parameters: its text is then
+# the same for every write of that shape, so the driver converts it once and
+# the server prepares it once. Beyond, the integers of a row (ids, stored
+# amounts) are written into the statement as literals: a parameter each would
+# cost more to parse, in the driver and on the server, than the rows cost to
+# write.
+FEW_ROWS = 20
+
+
+def values_rows(rows: Sequence[Sequence[object]]) -> tuple[str, list[object]]:
+    """Return ``(…), (…)`` holding ``rows`` for a ``VALUES`` list, and its
+    parameters: integers are literals when there are many rows, any other
+    value is always a parameter (``None`` is ``NULL``)."""
+    few = len(rows) <= FEW_ROWS
+    params: list[object] = []
+
+    def value(item: object) -> str:
+        if item is None:
+            return "NULL"
+        if few or type(item) is not int:
+            params.append(item)
+            return "%s"
+        return _integer(item)
+
+    sql = ", ".join(f"({', '.join(value(item) for item in row)})" for row in rows)
+    return sql, params
 
 
 def insert_allocations(
@@ -269,37 +493,48 @@ def insert_allocations(
     rows: Sequence[tuple[int, int, Decimal, int]],
     actor: Actor | None,
     created_at: datetime,
-) -> list[int]:
+    writes: Writes,
+    ids: Sequence[int] = (),
+) -> None:
     """Insert ``(credit_id, debit_id, amount, operation_id)`` rows as
-    allocations, one statement per 5,000; return their ids, in order."""
-    connection = transaction.get_connection()
-    stamp = connection.ops.adapt_datetimefield_value(created_at)
-    actor_id = "NULL" if actor is None else _integer(actor.pk)
-    ids: list[int] = []
+    allocations, one statement per 5,000, with the reserved ``ids`` if any."""
+    stamp = writes.connection.ops.adapt_datetimefield_value(created_at)
+    actor_id = None if actor is None else actor.pk
+    columns = (
+        '"reseller_id", "credit_id", "debit_id", "amount", "operation_id", '
+        '"created_by_id", "created_at"'
+    )
+    if ids:
+        columns = f'"id", {columns}'
+    numbered = [(pk,) for pk in ids] or [()] * len(rows)
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         chunk = rows[start : start + ROWS_PER_STATEMENT]
-        values = ", ".join(
-            f"({_integer(reseller.pk)}, {_integer(credit_id)}, {_integer(debit_id)}, "
-            f"{_stored(amount)}, {_integer(operation_id)}, {actor_id}, %s)"
-            for credit_id, debit_id, amount, operation_id in chunk
+        values, params = values_rows(
+            [
+                (
+                    *number,
+                    reseller.pk,
+                    credit_id,
+                    debit_id,
+                    _AMOUNT.get_prep_value(amount),
+                )
+                + (operation_id, actor_id, stamp)
+                for number, (credit_id, debit_id, amount, operation_id) in zip(
+                    numbered[start:], chunk, strict=False
+                )
+            ]
         )
-        columns = (
-            '"reseller_id", "credit_id", "debit_id", "amount", "operation_id", '
-            '"created_by_id", "created_at"'
-        )
-        sql = (
-            f'INSERT INTO "billing_allocation" ({columns}) '  # noqa: S608 - integers only
-            f'VALUES {values} RETURNING "id"'
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [stamp] * len(chunk))
-            ids += [row[0] for row in cursor.fetchall()]
-    return ids
+        sql = f'INSERT INTO "billing_allocation" ({columns}) VALUES {values}'  # noqa: S608 - names only
+        writes.add(sql, params, len(chunk))
 
 
-def store_open_amounts(reseller: Reseller, open_amounts: Mapping[int, Decimal]) -> None:
+def store_open_amounts(
+    reseller: Reseller,
+    open_amounts: Mapping[int, Decimal],
+    writes: Writes | None = None,
+) -> None:
     """Store new open amounts by document id, restricted to the reseller."""
-    store_amounts(reseller, Document, "open_amount", open_amounts)
+    store_amounts(reseller, Document, "open_amount", open_amounts, writes)
 
 
 def store_amounts(
@@ -307,22 +542,32 @@ def store_amounts(
     model: type[models.Model],
     field_name: str,
     amounts: Mapping[int, Decimal],
+    writes: Writes | None = None,
 ) -> None:
     """Store new values of one amount column of the reseller's rows, by key.
 
-    One ``UPDATE … FROM (VALUES …)`` joined on the key (per 5,000 rows):
-    cheaper to build and to run than ``bulk_update``'s ``CASE`` per row, and
-    the reseller's filter keeps it on the reseller's shard.
+    One ``UPDATE … FROM (VALUES …)`` joined on the key (per 5,000 rows),
+    added to ``writes`` (sent at once without it): cheaper to build and to
+    run than ``bulk_update``'s ``CASE`` per row, and the reseller's filter
+    keeps it on the reseller's shard. Each must update as many rows as it
+    names (a key of another reseller's row is refused). A row ``writes``
+    inserts gets its amount in its insert.
     """
     field = model._meta.get_field(field_name)
     table, key = model._meta.db_table, model._meta.pk.column
-    items = list(amounts.items())
-    connection = transaction.get_connection()
+    sent_here = writes is None
+    writes = Writes() if writes is None else writes
+    items = []
+    for pk, amount in amounts.items():
+        pending = writes.pending(model, pk)
+        if pending is None:
+            items.append((pk, amount))
+        else:
+            setattr(pending, field.attname, amount)
     for start in range(0, len(items), ROWS_PER_STATEMENT):
         chunk = items[start : start + ROWS_PER_STATEMENT]
-        values = ", ".join(
-            f"({_integer(pk)}, {_integer(field.get_prep_value(amount))})"
-            for pk, amount in chunk
+        values, params = values_rows(
+            [(pk, field.get_prep_value(amount)) for pk, amount in chunk]
         )
         # VALUES names its columns column1, column2 on both databases.
         sql = (
@@ -331,21 +576,15 @@ def store_amounts(
             f'WHERE "{table}"."{key}" = new.column1 '
             f'AND "{table}"."reseller_id" = %s'
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [reseller.pk])
-            if cursor.rowcount != len(chunk):
-                raise AssertionError(f"an amount names another reseller's {table} row")
+        writes.add(sql, [*params, reseller.pk], len(chunk))
+    if sent_here:
+        writes.send()
 
 
 _integer = rows.integer
 
 
 _AMOUNT = Document._meta.get_field("open_amount")
-
-
-def _stored(amount: Decimal) -> str:
-    """Return ``amount`` as its column stores it (see :class:`AmountField`)."""
-    return _integer(_AMOUNT.get_prep_value(amount))
 
 
 def reverse_allocations(
@@ -394,30 +633,65 @@ def auto_apply(
 ) -> Operation | None:
     """Apply the reseller's open credit to its open debits, by the policy.
 
-    Used for prepaid accounts each time a document is posted. Returns the
+    Used for prepaid accounts each time credit or a debit arrives. Returns the
     automatic-application operation, or None when there was nothing to apply.
     ``documents`` the caller holds get their new open amounts.
     """
     credits, debits, planned = auto_apply_plan(reseller)
+    return apply_credit(
+        reseller=reseller,
+        credits=credits,
+        debits=debits,
+        planned=planned,
+        actor=actor,
+        source=source,
+        documents=documents,
+    )
+
+
+def apply_credit(
+    *,
+    reseller: Reseller,
+    credits: Sequence[Document],
+    debits: Sequence[Document],
+    planned: Sequence[PlannedAllocation],
+    actor: Actor | None,
+    source: str,
+    documents: Iterable[Document] = (),
+    writes: Writes | None = None,
+    operation_id: int | None = None,
+) -> Operation | None:
+    """Record automatic application's plan (see :func:`auto_apply`).
+
+    With ``writes`` and a reserved ``operation_id`` the operation is added to
+    the caller's writes; without, it is written at once.
+    """
     if not planned:
         return None
     applied = sum((item.amount for item in planned), Decimal(0))
     operation = Operation(
+        pk=operation_id,
         reseller=reseller,
         kind=Operation.Kind.AUTO_APPLY,
         actor=actor,
         source=source,
         amount=applied,
     )
-    rows.insert(operation, transaction.get_connection())
+    sent_here = writes is None
+    if writes is None:
+        rows.insert(operation, transaction.get_connection())
+        writes = Writes()
+    else:
+        writes.insert(operation)
     allocated = allocate(
         reseller=reseller,
         operation=operation,
         planned=planned,
         open_amounts={doc.pk: doc.open_amount for doc in (*credits, *debits)},
         actor=actor,
+        writes=writes,
     )
-    for document in documents:
+    for document in (*credits, *debits, *documents):
         document.open_amount = allocated.open_amounts.get(
             document.pk, document.open_amount
         )
@@ -432,7 +706,10 @@ def auto_apply(
             "amount": str(applied),
             "count": len({p.debit_id for p in planned}),
         },
+        writes=writes,
     )
+    if sent_here:
+        writes.send()
     return operation
 
 
@@ -448,6 +725,7 @@ def record_audit_event(
     operation: Operation | None = None,
     document: Document | None = None,
     amount: Decimal | None = None,
+    writes: Writes | None = None,
 ) -> AuditEvent:
     """Write one audit-trail entry, in the caller's transaction.
 
@@ -473,5 +751,8 @@ def record_audit_event(
         with translation.override("en"):
             event.summary = describe(event)
     event.summary = event.summary[:500]
-    rows.insert(event, transaction.get_connection())
+    if writes is not None:
+        writes.insert(event)
+    else:
+        rows.insert(event, transaction.get_connection())
     return event

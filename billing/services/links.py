@@ -8,7 +8,6 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing import rows
 from billing.allocation_policy import PlannedAllocation
 from billing.exceptions import (
     AlreadyReversed,
@@ -19,6 +18,7 @@ from billing.exceptions import (
     PaymentInProgress,
     WrongDocumentKind,
 )
+from billing.locking import lock_reseller
 from billing.models import (
     CREDIT_KINDS,
     DEBIT_KINDS,
@@ -30,16 +30,18 @@ from billing.models import (
     Source,
 )
 from billing.money import parse_amount
+from billing.payment_plan import documents_read
 from billing.services.ledger_steps import (
     Actor,
+    Writes,
     active_allocations,
     allocate,
     clean_idempotency_key,
     lock_and_replay,
+    read_under_lock,
     record_audit_event,
     request_hash,
     require_reason,
-    reseller_documents,
     reverse_allocations,
     user_or_none,
 )
@@ -74,12 +76,18 @@ def link_documents(
     digest = request_hash(credit.pk, debit.pk, amount, reason)
     actor = user_or_none(actor)
     with transaction.atomic(durable=True):
-        reseller, replay = lock_and_replay(
-            credit.reseller_id, key=key, kind=Operation.Kind.LINK, digest=digest
+        reseller = lock_reseller(credit.reseller_id)
+        read = read_under_lock(
+            reseller,
+            key=key,
+            kind=Operation.Kind.LINK,
+            digest=digest,
+            plan=documents_read(reseller, [credit.pk, debit.pk]),
+            new=[Operation, Allocation],
         )
-        if replay is not None:
-            return Allocation.objects.get(operation=replay, reseller=reseller)
-        documents = reseller_documents(reseller, [credit.pk, debit.pk])
+        if read.replay is not None:
+            return Allocation.objects.get(operation=read.replay, reseller=reseller)
+        documents = {doc.pk: doc for doc in read.documents}
         credit, debit = documents[credit.pk], documents[debit.pk]
         if credit.kind not in CREDIT_KINDS or debit.kind not in DEBIT_KINDS:
             raise WrongDocumentKind()
@@ -89,7 +97,9 @@ def link_documents(
                 raise AmountExceedsOpen(
                     AmountExceedsOpen.message.format(document=document.number)
                 )
+        operation_id, allocation_id = read.ids
         operation = Operation(
+            pk=operation_id,
             reseller=reseller,
             kind=Operation.Kind.LINK,
             actor=actor,
@@ -100,18 +110,21 @@ def link_documents(
             amount=value,
             completed_at=timezone.now(),
         )
-        rows.insert(operation, transaction.get_connection())
+        writes = Writes()
+        writes.insert(operation)
         allocated = allocate(
             reseller=reseller,
             operation=operation,
             planned=[PlannedAllocation(credit.pk, debit.pk, value)],
             open_amounts={doc.pk: doc.open_amount for doc in (credit, debit)},
             actor=actor,
+            writes=writes,
+            ids=[allocation_id],
         )
         credit.open_amount = allocated.open_amounts[credit.pk]
         debit.open_amount = allocated.open_amounts[debit.pk]
         allocation = Allocation(
-            pk=allocated.allocation_ids[0],
+            pk=allocation_id,
             reseller=reseller,
             credit=credit,
             debit=debit,
@@ -136,7 +149,9 @@ def link_documents(
                 "credit": credit.number,
                 "debit": debit.number,
             },
+            writes=writes,
         )
+        writes.send()
     return allocation
 
 

@@ -22,7 +22,6 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing import rows
 from billing.allocation_policy import (
     plan_allocations,
 )
@@ -52,19 +51,23 @@ from billing.payment_plan import (
     credit_allowed,
     open_item,
     plan_payment,
+    selected_read,
 )
 from billing.references import creditor_reference
 from billing.services._numbers import card_payment_number
 from billing.services.ledger_steps import (
     Actor,
+    UnderLock,
+    Writes,
     apply_allocations,
     auto_apply,
     clean_idempotency_key,
     create_document,
-    lock_and_replay,
+    read_under_lock,
     record_audit_event,
     request_hash,
     user_or_none,
+    values_rows,
 )
 
 # How long a card charge may stay unanswered before it is settled by asking
@@ -99,12 +102,20 @@ def pay_documents(
     digest = request_hash(sorted(ids), bool(use_credit), payment_method)
 
     with transaction.atomic(durable=True):
-        locked, operation = lock_and_replay(
-            reseller.pk, key=key, kind=Operation.Kind.PAYMENT, digest=digest
+        locked = lock_reseller(reseller.pk)
+        read = read_under_lock(
+            locked,
+            key=key,
+            kind=Operation.Kind.PAYMENT,
+            digest=digest,
+            plan=selected_read(locked, ids),
+            new=[Operation],
         )
+        operation = read.replay
         if operation is None:
             operation = _start_payment(
                 reseller=locked,
+                read=read,
                 ids=ids,
                 use_credit=use_credit,
                 payment_method=payment_method,
@@ -123,6 +134,7 @@ def pay_documents(
 def _start_payment(
     *,
     reseller: Reseller,
+    read: UnderLock,
     ids: list[int],
     use_credit: bool,
     payment_method: str,
@@ -133,10 +145,19 @@ def _start_payment(
     card_token: str | None,
     source: str,
 ) -> Operation:
-    """Step 1, under the lock: check the plan and apply its credit part."""
+    """Step 1, under the lock: check the plan and apply its credit part.
+
+    ``read`` holds the plan's documents and the operation's reserved id; the
+    operation's writes are sent together at the end.
+    """
     if use_credit and not credit_allowed(reseller):
         raise CreditNotAllowed()
-    plan = plan_payment(reseller=reseller, ids=ids, use_credit=use_credit)
+    plan = plan_payment(
+        reseller=reseller,
+        ids=ids,
+        use_credit=use_credit,
+        read=(read.credits, read.documents),
+    )
     if fingerprint is not None and fingerprint != plan.fingerprint:
         raise StalePreview(plan)
     remainder = plan.remainder
@@ -152,7 +173,9 @@ def _start_payment(
         status = Operation.Status.CHARGING
     else:
         status = Operation.Status.AWAITING_TRANSFER
+    (operation_id,) = read.ids
     operation = Operation(
+        pk=operation_id,
         reseller=reseller,
         kind=Operation.Kind.PAYMENT,
         status=status,
@@ -171,7 +194,10 @@ def _start_payment(
         amount_to_charge=remainder if charging else ZERO,
         amount_left_open=remainder,
     )
-    record_payment(payment, ids)
+    if status == Operation.Status.AWAITING_TRANSFER:
+        payment.transfer_reference = transfer_reference(operation)
+    writes = Writes()
+    record_payment(payment, ids, writes)
     documents = {**plan.credits, **{doc.pk: doc for doc in plan.documents}}
     apply_allocations(
         reseller=reseller,
@@ -179,6 +205,7 @@ def _start_payment(
         planned=plan.allocations,
         documents=documents,
         actor=actor,
+        writes=writes,
     )
     numbers = [doc.number for doc in plan.documents]
     record_audit_event(
@@ -194,7 +221,9 @@ def _start_payment(
             "rest": str(remainder),
             "method": payment.method,
         },
+        writes=writes,
     )
+    writes.send()
     return operation
 
 
@@ -355,90 +384,23 @@ def _refuse_overlapping_charge(reseller: Reseller, ids: Sequence[int]) -> None:
         raise PaymentInProgress()
 
 
-def record_payment(payment: Payment, ids: Sequence[int]) -> None:
-    """Insert the payment's operation, its record and its selected documents.
-
-    On PostgreSQL this is one statement (:data:`RECORD_PAYMENT`), or two
-    for a bank transfer: its reference is derived from the operation's id,
-    so the operation is inserted first. SQLite has no data-modifying
-    ``WITH``: there each is an insert of its own.
-    """
-    operation = payment.operation
-    connection = transaction.get_connection()
-    transfer = operation.status == Operation.Status.AWAITING_TRANSFER
-    if transfer or connection.vendor != "postgresql":
-        operation.save(force_insert=True)
-        payment.operation = operation  # its id, now known
-        if transfer:
-            payment.transfer_reference = transfer_reference(operation)
-    if connection.vendor != "postgresql":
-        Payment.objects.bulk_create([payment])
-        select_documents(payment, ids)
-        return
-    if operation.pk is None:
-        new_operation = INSERT_OPERATION
-        params = rows.insert_values(operation, OPERATION_FIELDS, connection)
-    else:
-        new_operation, params = 'SELECT %s AS "id"', [operation.pk]
-    params += rows.insert_values(payment, PAYMENT_FIELDS, connection)
-    params.append(payment.reseller_id)
-    for position, document_id in enumerate(ids, start=1):
-        params += [document_id, position]
-    sql = RECORD_PAYMENT.format(
-        operation=new_operation, selections=", ".join(["(%s, %s)"] * len(ids))
+def record_payment(payment: Payment, ids: Sequence[int], writes: Writes) -> None:
+    """Add the payment's operation (its id reserved), its record and its
+    selected documents, in their order, to ``writes``."""
+    writes.insert(payment.operation)
+    writes.insert(payment)
+    selections, params = values_rows(
+        [
+            (payment.pk, payment.reseller_id, document_id, position)
+            for position, document_id in enumerate(ids, start=1)
+        ]
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        operation.pk = cursor.fetchone()[0]
-    operation._state.adding = payment._state.adding = False
-    payment.operation = operation  # its id, now known
-
-
-# Every column of the operation but its id, of the payment record but the
-# operation it belongs to.
-OPERATION_FIELDS = [f for f in Operation._meta.concrete_fields if not f.primary_key]
-PAYMENT_FIELDS = [f for f in Payment._meta.concrete_fields if not f.primary_key]
-
-
-def _placeholders(count: int) -> str:
-    return ", ".join(["%s"] * count)
-
-
-INSERT_OPERATION = (
-    'INSERT INTO "billing_operation" '  # noqa: S608 - names from _meta
-    f"({rows.insert_columns(OPERATION_FIELDS)}) "
-    f'VALUES ({_placeholders(len(OPERATION_FIELDS))}) RETURNING "id"'
-)
-# The new operation (``{operation}``, giving its "id"), its payment record and
-# its selected documents (``{selections}``, a row each) in one statement: the
-# record takes the operation's id, the selections the record's. Each insert
-# reads the row before it in its FROM clause (no sub-select among the values),
-# so a sharded database can route the statement as a whole.
-RECORD_PAYMENT = (
-    'WITH "op" AS ({operation}), '  # noqa: S608 - names from _meta
-    '"pay" AS (INSERT INTO "billing_payment" '
-    f'("operation_id", {rows.insert_columns(PAYMENT_FIELDS)}) '
-    f'SELECT "op"."id", {_placeholders(len(PAYMENT_FIELDS))} FROM "op" '
-    'RETURNING "operation_id") '
-    'INSERT INTO "billing_paymentdocument" '
-    '("payment_id", "reseller_id", "document_id", "position") '
-    'SELECT "pay"."operation_id", %s, "selected"."document_id", '
-    '"selected"."position" FROM "pay", '
-    '(VALUES {selections}) AS "selected" ("document_id", "position") '
-    'RETURNING "payment_id"'
-)
-
-
-def select_documents(payment: Payment, ids: Sequence[int]) -> None:
-    """Record the documents ``payment`` was asked to pay, in their order."""
-    PaymentDocument.objects.bulk_create(
-        PaymentDocument(
-            payment=payment,
-            reseller_id=payment.reseller_id,
-            document_id=document_id,
-            position=position,
-        )
-        for position, document_id in enumerate(ids, start=1)
+    writes.add(
+        'INSERT INTO "billing_paymentdocument" '  # noqa: S608 - names only
+        '("payment_id", "reseller_id", "document_id", "position") '
+        f"VALUES {selections}",
+        params,
+        len(ids),
     )
 
 
