@@ -256,6 +256,7 @@ class Writes:
         self.connection = transaction.get_connection()
         self._writes: list[models.Model | tuple[str, list, int]] = []
         self._inserted: dict[tuple[type[models.Model], int], models.Model] = {}
+        self._updated: set[tuple[type[models.Model], int]] = set()
 
     def insert(self, obj: models.Model) -> None:
         """Insert ``obj``, with the values it has when the writes are sent."""
@@ -267,6 +268,20 @@ class Writes:
         """Send ``sql``, which must touch ``count`` rows."""
         self._writes.append((sql, list(params), count))
 
+    def updating(self, model: type[models.Model], pks: Iterable[int]) -> None:
+        """Note that ``model`` rows ``pks`` are updated here, each only once.
+
+        The parts of one ``WITH`` cannot see each other's changes: a second
+        update of the same row would overwrite or lose the first, so it is
+        refused rather than sent.
+        """
+        for pk in pks:
+            if (model, pk) in self._updated:
+                raise AssertionError(
+                    f"{model.__name__} #{pk} updated twice in one write"
+                )
+            self._updated.add((model, pk))
+
     def pending(self, model: type[models.Model], pk: int) -> models.Model | None:
         """Return the ``model`` row with id ``pk`` inserted here, if any."""
         return self._inserted.get((model, pk))
@@ -274,6 +289,7 @@ class Writes:
     def send(self) -> None:
         """Send the writes and check how many rows each touched."""
         writes, self._writes, self._inserted = self._writes, [], {}
+        self._updated = set()
         statements = [self._statement(write) for write in writes]
         if self.connection.vendor == "postgresql" and len(statements) > 1:
             statements = [_one_statement(statements)]
@@ -564,6 +580,7 @@ def store_amounts(
             items.append((pk, amount))
         else:
             setattr(pending, field.attname, amount)
+    writes.updating(model, (pk for pk, _amount in items))
     for start in range(0, len(items), ROWS_PER_STATEMENT):
         chunk = items[start : start + ROWS_PER_STATEMENT]
         values, params = values_rows(

@@ -1,0 +1,69 @@
+"""An operation's writes, sent together (one statement on PostgreSQL).
+
+The parts of one data-modifying ``WITH`` see the same snapshot and not each
+other's changes, so the write set refuses what would silently go wrong
+there, and checks every part's row count as separate statements would be.
+"""
+
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+
+from billing.locking import lock_reseller
+from billing.models import Document
+from billing.services.ledger_steps import Writes, store_open_amounts
+from tests import factories
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_row_updated_twice_in_one_write_is_refused_and_nothing_is_sent(
+    term_reseller,
+):
+    invoice = factories.post(term_reseller, "invoice", "100.00")
+    with pytest.raises(AssertionError, match="updated twice"):
+        with transaction.atomic():
+            lock_reseller(term_reseller.pk)
+            writes = Writes()
+            store_open_amounts(term_reseller, {invoice.pk: Decimal("60.00")}, writes)
+            store_open_amounts(term_reseller, {invoice.pk: Decimal("50.00")}, writes)
+            writes.send()
+    invoice.refresh_from_db()
+    assert invoice.open_amount == Decimal("100.00")
+
+
+def test_writes_store_amounts_of_several_rows_in_one_send(term_reseller):
+    first = factories.post(term_reseller, "invoice", "100.00")
+    second = factories.post(term_reseller, "invoice", "80.00")
+    with transaction.atomic():
+        lock_reseller(term_reseller.pk)
+        writes = Writes()
+        store_open_amounts(term_reseller, {first.pk: Decimal("60.00")}, writes)
+        store_open_amounts(term_reseller, {second.pk: Decimal("0.00")}, writes)
+        writes.send()
+    amounts = dict(
+        Document.objects.filter(pk__in=[first.pk, second.pk]).values_list(
+            "pk", "open_amount"
+        )
+    )
+    assert amounts == {first.pk: Decimal("60.00"), second.pk: Decimal("0.00")}
+
+
+def test_an_amount_of_another_resellers_row_is_refused_with_the_rest(term_reseller):
+    other = factories.ResellerFactory(marketplace=term_reseller.marketplace)
+    mine = factories.post(term_reseller, "invoice", "100.00")
+    theirs = factories.post(other, "invoice", "100.00")
+    with pytest.raises(AssertionError, match="rows, not"):
+        with transaction.atomic():
+            lock_reseller(term_reseller.pk)
+            writes = Writes()
+            store_open_amounts(
+                term_reseller,
+                {mine.pk: Decimal("1.00"), theirs.pk: Decimal("1.00")},
+                writes,
+            )
+            writes.send()
+    assert {
+        d.open_amount for d in Document.objects.filter(pk__in=[mine.pk, theirs.pk])
+    } == {Decimal("100.00")}
