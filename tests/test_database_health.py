@@ -6,12 +6,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-pytestmark = [
-    pytest.mark.skipif(
-        connection.vendor != "postgresql", reason="PostgreSQL connections only"
-    ),
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = [pytest.mark.postgresql_only, pytest.mark.django_db(transaction=True)]
 
 
 def _new_request() -> None:
