@@ -138,20 +138,10 @@ def _documents(marker: int, where: str) -> str:
 
 
 def _open(kinds: Sequence[str], table: str = "billing_document") -> str:
-    # The kinds are the model's own constants, written as literals like the
-    # open condition: a prepared statement's generic plan can then use the
-    # open documents' index by kind (with a bound kind it walks the
-    # reseller's whole open history).
     return (
         f'"{table}"."reseller_id" = %s AND "{table}"."open_amount" > 0 '
-        f'AND "{table}"."kind" IN ({", ".join(_kind(kind) for kind in kinds)})'
+        f'AND "{table}"."kind" IN ({", ".join(["%s"] * len(kinds))})'
     )
-
-
-def _kind(kind: str) -> str:
-    if not kind.isidentifier() or not kind.islower():
-        raise ValueError(f"not a document kind: {kind!r}")
-    return f"'{kind}'"
 
 
 OPEN_CREDITS = _documents(1, _open(CREDIT_KINDS))
@@ -172,7 +162,7 @@ def plan_read(
 ) -> tuple[str, list[object]]:
     """Return one read of the reseller's open credits and of the documents
     ``sql`` reads (``UNION ALL``), with its parameters."""
-    return f"{OPEN_CREDITS} UNION ALL {sql}", [reseller.pk, *params]
+    return f"{OPEN_CREDITS} UNION ALL {sql}", [reseller.pk, *CREDIT_KINDS, *params]
 
 
 def with_open_credits(
@@ -201,10 +191,10 @@ def auto_apply_read(
     and the open debits not on hold (only if some credit is open, unless new
     credit arrives)."""
     # Disputed documents on hold wait for support, whatever credit is open.
-    sql, params = OPEN_DEBITS, [reseller.pk]
+    sql, params = OPEN_DEBITS, [reseller.pk, *DEBIT_KINDS]
     if not with_new_credit:
         # Without open credit there is nothing to apply: no debit is read.
-        sql, params = sql + ANY_OPEN_CREDIT, [*params, reseller.pk]
+        sql, params = sql + ANY_OPEN_CREDIT, [*params, reseller.pk, *CREDIT_KINDS]
     return plan_read(reseller, sql, params)
 
 
