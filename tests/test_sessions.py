@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.utils import timezone
@@ -46,3 +47,19 @@ def test_an_unknown_or_tampered_session_reads_empty(db):
     unknown = SessionStore("no-such-session-key")
     assert unknown.load() == {}
     assert unknown.session_key is None
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    ["abc\x00defghijk", "x" * 5000, "ü" * 20, "'; DROP TABLE django_session; --"],
+    ids=["nul", "long", "non-ascii", "sql"],
+)
+def test_a_junk_session_cookie_starts_an_empty_session_on_every_panel(
+    db, client, cookie
+):
+    client.raise_request_exception = False
+    client.cookies[settings.SESSION_COOKIE_NAME] = cookie
+    assert SessionStore(cookie).session_key is None
+    for path in ("/", "/pay/", "/classic/", "/en/", "/de/"):
+        response = client.get(path)
+        assert response.status_code < 500, (path, response.status_code)
