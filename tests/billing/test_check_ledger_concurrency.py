@@ -9,6 +9,7 @@ so it never skips: ``make test`` with ``DATABASE_URL`` set runs it on PostgreSQL
 from __future__ import annotations
 
 import threading
+import time
 from datetime import date, timedelta
 from io import StringIO
 
@@ -74,6 +75,10 @@ def test_check_ledger_reports_nothing_while_payments_and_links_run(staff_user):
             except CommandError:
                 reports.append(out.getvalue())
             checks += 1
+            # SQLite's lock is not fair: a waiting writer polls for it, so a
+            # check started the instant the last one ended could keep the
+            # writers out for good. Checks are not run back to back in use.
+            time.sleep(0.05)
 
     def guarded(task):
         def run() -> None:
