@@ -196,6 +196,8 @@ def _start_payment(
     )
     if status == Operation.Status.AWAITING_TRANSFER:
         payment.transfer_reference = transfer_reference(operation)
+    # Applying the credit lowers the plan's documents' open amounts in place.
+    selected = plan.total_selected
     writes = Writes()
     record_payment(payment, ids, writes)
     documents = {**plan.credits, **{doc.pk: doc for doc in plan.documents}}
@@ -214,7 +216,7 @@ def _start_payment(
         actor=actor,
         source=source,
         operation=operation,
-        amount=plan.total_selected,
+        amount=selected,
         facts={
             "numbers": numbers,
             "credit": str(plan.credit_applied),

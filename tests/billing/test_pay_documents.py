@@ -13,7 +13,13 @@ from billing.exceptions import (
     StalePreview,
 )
 from billing.gateways import SandboxGateway
-from billing.models import Allocation, Document, DocumentKind, Operation
+from billing.models import (
+    Allocation,
+    AuditEvent,
+    Document,
+    DocumentKind,
+    Operation,
+)
 from billing.references import creditor_reference
 from billing.selectors import credit_balance
 from tests import factories
@@ -320,6 +326,28 @@ def test_self_service_term_account_uses_credit_then_bank_transfer(term_reseller)
     assert open_amount(first_invoice) == 0
     assert open_amount(second_invoice) == d("40.00")
     assert_ledger_consistent(term_reseller)
+
+
+@pytest.mark.parametrize(
+    ("credit_total", "credit_part", "rest"),
+    [("500.00", "70.00", "0.00"), ("30.00", "30.00", "40.00"), (None, "0.00", "70.00")],
+    ids=["all-from-credit", "part-from-credit", "no-credit"],
+)
+def test_the_payments_audit_entry_holds_the_amount_selected(
+    term_reseller, credit_total, credit_part, rest
+):
+    """The entry's amount is what the reseller chose to pay, however much of
+    it the credit covered (the classic panel's Activity shows it)."""
+    if credit_total:
+        credit(term_reseller, credit_total)
+    selected = invoices(term_reseller, "20.00", "50.00")
+    operation = pay(term_reseller, selected)
+    event = AuditEvent.objects.get(
+        operation=operation, action=AuditEvent.Action.PAYMENT_STARTED
+    )
+    assert event.amount == d("70.00")
+    assert d(event.facts["credit"]) == d(credit_part)
+    assert d(event.facts["rest"]) == d(rest)
 
 
 def test_credit_covering_the_selection_completes_without_a_charge(term_reseller):
