@@ -153,7 +153,7 @@ ANY_OPEN_CREDIT = (
     f"WHERE {_open(CREDIT_KINDS, table='credit')})"
 )
 SELECTED = _documents(
-    0, '"billing_document"."reseller_id" = %s AND "billing_document"."id" IN ({ids})'
+    0, '"billing_document"."reseller_id" = %s AND "billing_document"."id" {ids}'
 )
 
 
@@ -347,4 +347,10 @@ def clean_document_ids(document_ids: Iterable[int | str]) -> list[int]:
 def documents_read(reseller: Reseller, ids: Sequence[int]) -> tuple[str, list[object]]:
     """Return a read of the reseller's documents among ``ids`` (others are
     left out), shaped as the plan's reads."""
-    return SELECTED.format(ids=", ".join(["%s"] * len(ids))), [reseller.pk, *ids]
+    if transaction.get_connection().vendor == "postgresql":
+        # One array: the statement's text is the same however many are asked.
+        return SELECTED.format(ids="= ANY(%s::bigint[])"), [reseller.pk, list(ids)]
+    return SELECTED.format(ids=f"IN ({', '.join(['%s'] * len(ids))})"), [
+        reseller.pk,
+        *ids,
+    ]

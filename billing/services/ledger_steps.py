@@ -475,13 +475,30 @@ def allocate_operations(
 
 # Rows per statement.
 ROWS_PER_STATEMENT = 5000
-# Up to this many rows, a statement's values are parameters: its text is then
-# the same for every write of that shape, so the driver converts it once and
-# the server prepares it once. Beyond, the integers of a row (ids, stored
-# amounts) are written into the statement as literals: a parameter each would
-# cost more to parse, in the driver and on the server, than the rows cost to
-# write.
+# SQLite's VALUES lists: up to this many rows, every value is a parameter, so
+# the statement's text is the same for every write of that shape. Beyond, the
+# integers of a row (ids, stored amounts) are written into the statement as
+# literals: SQLite allows at most 32,766 parameters in a statement.
 FEW_ROWS = 20
+
+
+def rows_from(rows: Sequence[Sequence[int]]) -> tuple[str, list[object]]:
+    """Return a ``FROM`` item ``new`` holding integer ``rows`` (its columns
+    ``column1``, ``column2``, …), and its parameters.
+
+    PostgreSQL gets one array per column, unnested together: the statement's
+    text is the same for one row or thousands, so the driver converts it and
+    the server plans it once per connection, and no row is parsed as SQL.
+    SQLite gets a ``VALUES`` list.
+    """
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        arrays = ", ".join(["%s::bigint[]"] * len(columns))
+        names = ", ".join(f"column{n}" for n in range(1, len(columns) + 1))
+        return f"unnest({arrays}) AS new({names})", columns
+    values, params = values_rows(rows)
+    return f"(VALUES {values}) AS new", params
 
 
 def values_rows(rows: Sequence[Sequence[object]]) -> tuple[str, list[object]]:
@@ -520,28 +537,27 @@ def insert_allocations(
         '"reseller_id", "credit_id", "debit_id", "amount", "operation_id", '
         '"created_by_id", "created_at"'
     )
+    given = "%s, new.column1, new.column2, new.column3, new.column4, %s, %s"
     if ids:
         columns = f'"id", {columns}'
+        given = "new.column5, " + given
     numbered = [(pk,) for pk in ids] or [()] * len(rows)
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         chunk = rows[start : start + ROWS_PER_STATEMENT]
-        values, params = values_rows(
+        source, params = rows_from(
             [
-                (
-                    *number,
-                    reseller.pk,
-                    credit_id,
-                    debit_id,
-                    _AMOUNT.get_prep_value(amount),
-                )
-                + (operation_id, actor_id, stamp)
+                (credit_id, debit_id, _AMOUNT.get_prep_value(amount), operation_id)
+                + number
                 for number, (credit_id, debit_id, amount, operation_id) in zip(
                     numbered[start:], chunk, strict=False
                 )
             ]
         )
-        sql = f'INSERT INTO "billing_allocation" ({columns}) VALUES {values}'  # noqa: S608 - names only
-        writes.add(sql, params, len(chunk))
+        sql = (
+            f'INSERT INTO "billing_allocation" ({columns}) '  # noqa: S608 - names only
+            f"SELECT {given} FROM {source}"
+        )
+        writes.add(sql, [reseller.pk, actor_id, stamp, *params], len(chunk))
 
 
 def store_open_amounts(
@@ -562,12 +578,12 @@ def store_amounts(
 ) -> None:
     """Store new values of one amount column of the reseller's rows, by key.
 
-    One ``UPDATE … FROM (VALUES …)`` joined on the key (per 5,000 rows),
-    added to ``writes`` (sent at once without it): cheaper to build and to
-    run than ``bulk_update``'s ``CASE`` per row, and the reseller's filter
-    keeps it on the reseller's shard. Each must update as many rows as it
-    names (a key of another reseller's row is refused). A row ``writes``
-    inserts gets its amount in its insert.
+    One ``UPDATE … FROM`` the new values (:func:`rows_from`) joined on the
+    key (per 5,000 rows), added to ``writes`` (sent at once without it):
+    cheaper to build and to run than ``bulk_update``'s ``CASE`` per row, and
+    the reseller's filter keeps it on the reseller's shard. Each must update
+    as many rows as it names (a key of another reseller's row is refused). A
+    row ``writes`` inserts gets its amount in its insert.
     """
     field = model._meta.get_field(field_name)
     table, key = model._meta.db_table, model._meta.pk.column
@@ -583,13 +599,12 @@ def store_amounts(
     writes.updating(model, (pk for pk, _amount in items))
     for start in range(0, len(items), ROWS_PER_STATEMENT):
         chunk = items[start : start + ROWS_PER_STATEMENT]
-        values, params = values_rows(
+        source, params = rows_from(
             [(pk, field.get_prep_value(amount)) for pk, amount in chunk]
         )
-        # VALUES names its columns column1, column2 on both databases.
         sql = (
-            f'UPDATE "{table}" SET "{field.column}" = new.column2 '  # noqa: S608 - names from _meta, integers only
-            f"FROM (VALUES {values}) AS new "
+            f'UPDATE "{table}" SET "{field.column}" = new.column2 '  # noqa: S608 - names from _meta, no values
+            f"FROM {source} "
             f'WHERE "{table}"."{key}" = new.column1 '
             f'AND "{table}"."reseller_id" = %s'
         )

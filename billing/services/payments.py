@@ -66,8 +66,8 @@ from billing.services.ledger_steps import (
     read_under_lock,
     record_audit_event,
     request_hash,
+    rows_from,
     user_or_none,
-    values_rows,
 )
 
 # How long a card charge may stay unanswered before it is settled by asking
@@ -391,17 +391,14 @@ def record_payment(payment: Payment, ids: Sequence[int], writes: Writes) -> None
     selected documents, in their order, to ``writes``."""
     writes.insert(payment.operation)
     writes.insert(payment)
-    selections, params = values_rows(
-        [
-            (payment.pk, payment.reseller_id, document_id, position)
-            for position, document_id in enumerate(ids, start=1)
-        ]
+    selected, params = rows_from(
+        [(document_id, position) for position, document_id in enumerate(ids, 1)]
     )
     writes.add(
         'INSERT INTO "billing_paymentdocument" '  # noqa: S608 - names only
         '("payment_id", "reseller_id", "document_id", "position") '
-        f"VALUES {selections}",
-        params,
+        f"SELECT %s, %s, new.column1, new.column2 FROM {selected}",
+        [payment.pk, payment.reseller_id, *params],
         len(ids),
     )
 

@@ -11,7 +11,8 @@ import pytest
 from django.db import transaction
 
 from billing.locking import lock_reseller
-from billing.models import Document
+from billing.models import Allocation, Document, PaymentDocument
+from billing.services import ledger_steps
 from billing.services.ledger_steps import Writes, store_open_amounts
 from tests import factories
 
@@ -67,3 +68,31 @@ def test_an_amount_of_another_resellers_row_is_refused_with_the_rest(term_resell
     assert {
         d.open_amount for d in Document.objects.filter(pk__in=[mine.pk, theirs.pk])
     } == {Decimal("100.00")}
+
+
+@pytest.mark.parametrize("per_statement", [5000, 10], ids=["one-statement", "chunks"])
+def test_many_rows_are_written_whole_and_in_order(
+    term_reseller, monkeypatch, per_statement
+):
+    """Past a few rows SQLite's values become literals and PostgreSQL's stay
+    arrays; either way every row arrives, the selection in its order."""
+    monkeypatch.setattr(ledger_steps, "ROWS_PER_STATEMENT", per_statement)
+    factories.post(term_reseller, "credit_memo", "1000.00")
+    invoices = [
+        factories.post(term_reseller, "invoice", f"{n}.25") for n in range(1, 26)
+    ]
+    selected = list(reversed(invoices))
+
+    operation = factories.pay(term_reseller, selected)
+
+    assert list(
+        PaymentDocument.objects.filter(payment=operation.payment)
+        .order_by("position")
+        .values_list("document_id", flat=True)
+    ) == sorted(doc.pk for doc in selected)
+    assert dict(
+        Allocation.objects.filter(operation=operation).values_list("debit_id", "amount")
+    ) == {doc.pk: doc.total for doc in invoices}
+    assert not Document.objects.filter(
+        pk__in=[doc.pk for doc in invoices], open_amount__gt=0
+    ).exists()
