@@ -166,6 +166,18 @@ def format_amount(amount: Decimal, currency: str, locale: str = "en_US") -> str:
 
 def format_money(amount: Decimal, currency: str, locale: str = "en_US") -> str:
     """Return ``amount`` as a person reads it: ``$1,234.50``, ``1.234,50 €``."""
+    return _money_text(str(amount), currency.upper(), locale)
+
+
+@lru_cache(maxsize=4096)
+def _money_text(amount: str, currency: str, locale: str) -> str:
+    """Return the amount written ``amount`` as :func:`format_money` gives it.
+
+    Pages, receipts and audit sentences show the same few amounts again and
+    again (every zero, a price many documents share); babel's formatting of
+    one costs more than the rest of its row. Keyed by the amount's text, so
+    ``-0`` and ``0`` stay apart.
+    """
     return format_currency(
-        amount, currency.upper(), locale=_babel_locale(locale), currency_digits=True
+        Decimal(amount), currency, locale=_babel_locale(locale), currency_digits=True
     )

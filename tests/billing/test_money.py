@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from babel.numbers import format_currency
 from django.core.exceptions import ValidationError
 from django.db.models import Sum
 
@@ -192,6 +193,18 @@ def test_parse_amount_refuses_what_is_not_a_plain_number(value):
 )
 def test_format_money_shows_the_currency_minor_unit(amount, currency, locale, expected):
     assert format_money(Decimal(amount), currency, locale) == expected
+
+
+@pytest.mark.parametrize("locale", ["en_US", "de_DE"])
+def test_format_money_gives_babels_text_for_every_amount_asked_again(locale):
+    """Formatted amounts are kept once made; asked again, each gives exactly
+    what babel writes, a negative zero and a longer zero included."""
+    amounts = ["0", "-0.00", "0.000", "-12.5", "12.50", "12.500", "999999.999"]
+    for _ in range(2):
+        for text in amounts:
+            assert format_money(Decimal(text), "EUR", locale) == format_currency(
+                Decimal(text), "EUR", locale=locale, currency_digits=True
+            )
 
 
 @pytest.mark.parametrize(
