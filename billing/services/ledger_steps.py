@@ -586,7 +586,6 @@ def store_amounts(
     row ``writes`` inserts gets its amount in its insert.
     """
     field = model._meta.get_field(field_name)
-    table, key = model._meta.db_table, model._meta.pk.column
     sent_here = writes is None
     writes = Writes() if writes is None else writes
     items = []
@@ -599,18 +598,27 @@ def store_amounts(
     writes.updating(model, (pk for pk, _amount in items))
     for start in range(0, len(items), ROWS_PER_STATEMENT):
         chunk = items[start : start + ROWS_PER_STATEMENT]
-        source, params = rows_from(
-            [(pk, field.get_prep_value(amount)) for pk, amount in chunk]
-        )
-        sql = (
-            f'UPDATE "{table}" SET "{field.column}" = new.column2 '  # noqa: S608 - names from _meta, no values
-            f"FROM {source} "
-            f'WHERE "{table}"."{key}" = new.column1 '
-            f'AND "{table}"."reseller_id" = %s'
-        )
-        writes.add(sql, [*params, reseller.pk], len(chunk))
+        writes.add(*amounts_update(reseller, field, chunk), len(chunk))
     if sent_here:
         writes.send()
+
+
+def amounts_update(
+    reseller: Reseller, field: models.Field, items: Sequence[tuple[int, Decimal]]
+) -> tuple[str, list[object]]:
+    """Return the ``UPDATE`` storing ``(key, amount)`` items in ``field``'s
+    column of the reseller's rows, and its parameters."""
+    table, key = field.model._meta.db_table, field.model._meta.pk.column
+    source, params = rows_from(
+        [(pk, field.get_prep_value(amount)) for pk, amount in items]
+    )
+    sql = (
+        f'UPDATE "{table}" SET "{field.column}" = new.column2 '  # noqa: S608 - names from _meta, no values
+        f"FROM {source} "
+        f'WHERE "{table}"."{key}" = new.column1 '
+        f'AND "{table}"."reseller_id" = %s'
+    )
+    return sql, [*params, reseller.pk]
 
 
 _integer = rows.integer

@@ -33,7 +33,7 @@ from billing.models import (
     Reseller,
     Source,
 )
-from billing.payment_plan import OPEN_CREDITS
+from billing.payment_plan import OPEN_CREDITS, documents_read
 from billing.selectors import (
     allocations_for_document,
     allocations_of_operation,
@@ -43,7 +43,7 @@ from billing.selectors import (
     overdue_condition,
     unpaid_documents,
 )
-from billing.services.ledger_steps import REPLAY
+from billing.services.ledger_steps import REPLAY, amounts_update
 from tests import factories
 
 OPEN_INDEXES = ("document_open_by_date_idx", "document_reseller_open_idx")
@@ -168,6 +168,20 @@ KEY_READS = {
             documents_for_reseller(r).filter(operation=op).query.sql_with_params()
         ),
         lambda: "document_operation_idx",
+    ),
+    "selected-documents": (
+        lambda r, op: documents_read(
+            r, list(op.allocations.values_list("debit_id", flat=True))
+        ),
+        lambda: ("billing_document_pkey", "INTEGER PRIMARY KEY"),
+    ),
+    "open-amounts-update": (
+        lambda r, op: amounts_update(
+            r,
+            Document._meta.get_field("open_amount"),
+            [(a.debit_id, a.amount) for a in op.allocations.all()],
+        ),
+        lambda: ("billing_document_pkey", "INTEGER PRIMARY KEY"),
     ),
     "replay-check": (
         lambda r, op: (REPLAY, [r.pk, "key-1"]),
