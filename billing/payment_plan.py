@@ -347,9 +347,12 @@ def clean_document_ids(document_ids: Iterable[int | str]) -> list[int]:
 def documents_read(reseller: Reseller, ids: Sequence[int]) -> tuple[str, list[object]]:
     """Return a read of the reseller's documents among ``ids`` (others are
     left out), shaped as the plan's reads."""
-    if transaction.get_connection().vendor == "postgresql":
+    if len(ids) > rows.FEW_ROWS and transaction.get_connection().vendor == "postgresql":
         # One array: the statement's text is the same however many are asked.
-        return SELECTED.format(ids="= ANY(%s::bigint[])"), [reseller.pk, list(ids)]
+        return SELECTED.format(ids="= ANY(%s::bigint[])"), [
+            reseller.pk,
+            rows.integer_array(ids),
+        ]
     return SELECTED.format(ids=f"IN ({', '.join(['%s'] * len(ids))})"), [
         reseller.pk,
         *ids,

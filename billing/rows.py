@@ -125,6 +125,28 @@ def integer(value: int) -> str:
     return str(value)
 
 
+# Up to this many rows (or ids), a statement's values are parameters: its
+# text is the same for every statement of that shape, so the driver converts
+# it once and the server prepares it once. Beyond, PostgreSQL gets one array
+# per column (:func:`integer_array`) and SQLite the integers as literals (it
+# allows at most 32,766 parameters in a statement).
+FEW_ROWS = 20
+
+
+def integer_array(values: Iterable[int]) -> str:
+    """Return integers as the text of a PostgreSQL array: ``{1,2,3}``.
+
+    Anything but an integer is refused, so the text holds numbers only.
+    """
+    return "{" + ",".join(map(_array_element, values)) + "}"
+
+
+def _array_element(value: int) -> str:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"not an integer: {value!r}")
+    return str(int(value))
+
+
 _ROW_INSERTS: dict[tuple[type[models.Model], bool], str] = {}
 
 

@@ -475,29 +475,25 @@ def allocate_operations(
 
 # Rows per statement.
 ROWS_PER_STATEMENT = 5000
-# SQLite's VALUES lists: up to this many rows, every value is a parameter, so
-# the statement's text is the same for every write of that shape. Beyond, the
-# integers of a row (ids, stored amounts) are written into the statement as
-# literals: SQLite allows at most 32,766 parameters in a statement.
-FEW_ROWS = 20
+FEW_ROWS = rows.FEW_ROWS
 
 
-def rows_from(rows: Sequence[Sequence[int]]) -> tuple[str, list[object]]:
-    """Return a ``FROM`` item ``new`` holding integer ``rows`` (its columns
-    ``column1``, ``column2``, …), and its parameters.
+def rows_from(items: Sequence[Sequence[int]]) -> tuple[str, list[object]]:
+    """Return a ``FROM`` item ``new`` holding the integer rows ``items`` (its
+    columns ``column1``, ``column2``, …), and its parameters.
 
-    PostgreSQL gets one array per column, unnested together: the statement's
-    text is the same for one row or thousands, so the driver converts it and
-    the server plans it once per connection, and no row is parsed as SQL.
-    SQLite gets a ``VALUES`` list.
+    A few rows are a ``VALUES`` list. More are, on PostgreSQL, one array per
+    column, unnested together: the statement's text is the same for 21 rows
+    or thousands, so it is converted and planned once per connection and no
+    row is parsed as SQL; each array is sent as its text (``{1,2,3}``), one
+    string for the driver instead of an adapter per element.
     """
-    connection = transaction.get_connection()
-    if connection.vendor == "postgresql":
-        columns = [list(column) for column in zip(*rows, strict=True)]
+    if len(items) > FEW_ROWS and transaction.get_connection().vendor == "postgresql":
+        columns = [rows.integer_array(column) for column in zip(*items, strict=True)]
         arrays = ", ".join(["%s::bigint[]"] * len(columns))
         names = ", ".join(f"column{n}" for n in range(1, len(columns) + 1))
         return f"unnest({arrays}) AS new({names})", columns
-    values, params = values_rows(rows)
+    values, params = values_rows(items)
     return f"(VALUES {values}) AS new", params
 
 

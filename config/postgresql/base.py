@@ -1,4 +1,5 @@
-"""PostgreSQL as Django runs it, with a health check that waits on nothing.
+"""PostgreSQL as Django runs it: a health check that waits on nothing, and
+the ledger's writes converted once.
 
 With persistent connections and ``CONN_HEALTH_CHECKS``, Django checks a
 connection before a request first uses it by sending ``SELECT 1``: a round
@@ -16,6 +17,19 @@ from __future__ import annotations
 import select
 
 from django.db.backends.postgresql import base
+from psycopg import _queries
+
+# psycopg turns a statement's ``%s`` placeholders into ``$1`` once and keeps
+# the result, but only for statements of at most 50 parameters (longer ones
+# are usually an ORM's one-off ``VALUES`` lists). The ledger's one-statement
+# writes repeat on every payment, link and posting with 36 to 62 parameters
+# (a posting's write has 62): without this, each was parsed again every time.
+# The cache holds at most 128 statements, so the limit bounds nothing else.
+LEDGER_STATEMENT_PARAMS = 100
+if getattr(_queries, "MAX_CACHED_STATEMENT_PARAMS", LEDGER_STATEMENT_PARAMS) < (
+    LEDGER_STATEMENT_PARAMS
+):
+    _queries.MAX_CACHED_STATEMENT_PARAMS = LEDGER_STATEMENT_PARAMS
 
 
 class DatabaseWrapper(base.DatabaseWrapper):

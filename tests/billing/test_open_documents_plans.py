@@ -17,6 +17,7 @@ it relies on: dropping or reshaping one fails here, not in production.
 
 import re
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
@@ -65,7 +66,12 @@ def generic_plan_of(sql: str, params) -> str:
         cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
         # A few hundred rows: keep the planner from preferring a plain scan.
         cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute(f"PREPARE open_documents AS {prepared}")
+        # The driver sends integers typed; a statement of integers only is
+        # prepared so (untyped, a VALUES list's parameters would be text).
+        types = ""
+        if params and all(isinstance(value, int) for value in params):
+            types = f"({', '.join(['bigint'] * len(params))})"
+        cursor.execute(f"PREPARE open_documents{types} AS {prepared}")
         try:
             cursor.execute(f"EXPLAIN EXECUTE open_documents({values})")
             return "\n".join(row[0] for row in cursor.fetchall())
@@ -180,6 +186,19 @@ KEY_READS = {
             r,
             Document._meta.get_field("open_amount"),
             [(a.debit_id, a.amount) for a in op.allocations.all()],
+        ),
+        lambda: ("billing_document_pkey", "INTEGER PRIMARY KEY"),
+    ),
+    "open-amounts-update-many": (
+        lambda r, op: amounts_update(
+            r,
+            Document._meta.get_field("open_amount"),
+            [
+                (pk, Decimal(1))
+                for pk in Document.objects.filter(reseller=r).values_list(
+                    "pk", flat=True
+                )[:30]
+            ],
         ),
         lambda: ("billing_document_pkey", "INTEGER PRIMARY KEY"),
     ),
