@@ -117,7 +117,9 @@ QUICK = Size(
     seconds=0.5,
     workers=2,
     resellers=4,
-    invoices=40,
+    # Enough that one process paying for half a second leaves invoices for
+    # the next figure (~300 payments at ~3 ms: 40 each ran out).
+    invoices=250,
     hot_invoices=100,
     selection=20,
     selection_credits=10,
