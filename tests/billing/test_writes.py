@@ -8,10 +8,10 @@ there, and checks every part's row count as separate statements would be.
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
+from django.db import models, transaction
 
 from billing.locking import lock_reseller
-from billing.models import Allocation, Document, PaymentDocument
+from billing.models import Allocation, Document, Operation, PaymentDocument
 from billing.services import ledger_steps
 from billing.services.ledger_steps import Writes, store_open_amounts
 from tests import factories
@@ -96,3 +96,28 @@ def test_many_rows_are_written_whole_and_in_order(
     assert not Document.objects.filter(
         pk__in=[doc.pk for doc in invoices], open_amount__gt=0
     ).exists()
+
+
+@pytest.mark.postgresql_only
+def test_every_ledger_tables_id_sequence_has_the_name_ids_are_reserved_from():
+    """Ids are drawn from each table's sequence by its name (a renamed table
+    keeps its sequence's old name: this fails until that is handled)."""
+    from django.apps import apps
+    from django.db import connection
+
+    tables = [
+        model
+        for model in apps.get_app_config("billing").get_models()
+        if isinstance(model._meta.pk, models.AutoField)
+    ]
+    assert {Document, Operation, Allocation} <= set(tables)
+    with connection.cursor() as cursor:
+        for model in tables:
+            cursor.execute(
+                "SELECT pg_get_serial_sequence(%s, %s)",
+                [f'"{model._meta.db_table}"', model._meta.pk.column],
+            )
+            (found,) = cursor.fetchone()
+            assert found == "public." + ledger_steps.id_sequence(model).strip('"'), (
+                model
+            )
