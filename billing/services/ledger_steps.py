@@ -487,7 +487,6 @@ def allocate_operations(
 
 # Rows per statement.
 ROWS_PER_STATEMENT = 5000
-FEW_ROWS = rows.FEW_ROWS
 
 
 def rows_from(items: Sequence[Sequence[int]]) -> tuple[str, list[object]]:
@@ -500,7 +499,10 @@ def rows_from(items: Sequence[Sequence[int]]) -> tuple[str, list[object]]:
     row is parsed as SQL; each array is sent as its text (``{1,2,3}``), one
     string for the driver instead of an adapter per element.
     """
-    if len(items) > FEW_ROWS and transaction.get_connection().vendor == "postgresql":
+    if (
+        len(items) > rows.FEW_ROWS
+        and transaction.get_connection().vendor == "postgresql"
+    ):
         columns = [rows.integer_array(column) for column in zip(*items, strict=True)]
         arrays = ", ".join(["%s::bigint[]"] * len(columns))
         names = ", ".join(f"column{n}" for n in range(1, len(columns) + 1))
@@ -509,11 +511,11 @@ def rows_from(items: Sequence[Sequence[int]]) -> tuple[str, list[object]]:
     return f"(VALUES {values}) AS new", params
 
 
-def values_rows(rows: Sequence[Sequence[object]]) -> tuple[str, list[object]]:
-    """Return ``(…), (…)`` holding ``rows`` for a ``VALUES`` list, and its
-    parameters: integers are literals when there are many rows, any other
-    value is always a parameter (``None`` is ``NULL``)."""
-    few = len(rows) <= FEW_ROWS
+def values_rows(items: Sequence[Sequence[object]]) -> tuple[str, list[object]]:
+    """Return ``(…), (…)`` holding the rows ``items`` for a ``VALUES`` list,
+    and its parameters: integers are literals when there are many rows, any
+    other value is always a parameter (``None`` is ``NULL``)."""
+    few = len(items) <= rows.FEW_ROWS
     params: list[object] = []
 
     def value(item: object) -> str:
@@ -524,7 +526,7 @@ def values_rows(rows: Sequence[Sequence[object]]) -> tuple[str, list[object]]:
             return "%s"
         return _integer(item)
 
-    sql = ", ".join(f"({', '.join(value(item) for item in row)})" for row in rows)
+    sql = ", ".join(f"({', '.join(value(item) for item in row)})" for row in items)
     return sql, params
 
 

@@ -8,7 +8,8 @@ there, and checks every part's row count as separate statements would be.
 from decimal import Decimal
 
 import pytest
-from django.db import models, transaction
+from django.apps import apps
+from django.db import connection, models, transaction
 
 from billing.locking import lock_reseller
 from billing.models import Allocation, Document, Operation, PaymentDocument
@@ -102,9 +103,6 @@ def test_many_rows_are_written_whole_and_in_order(
 def test_every_ledger_tables_id_sequence_has_the_name_ids_are_reserved_from():
     """Ids are drawn from each table's sequence by its name (a renamed table
     keeps its sequence's old name: this fails until that is handled)."""
-    from django.apps import apps
-    from django.db import connection
-
     tables = [
         model
         for model in apps.get_app_config("billing").get_models()
