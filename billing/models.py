@@ -458,19 +458,30 @@ class Document(models.Model):
                 fields=["reseller", "issue_date", "number"],
                 name="document_reseller_date_idx",
             ),
-            # What can be used and what is owed, by kind: a payment's and
-            # automatic application's open credits and open debits, the
-            # few open documents of an account with years of paid ones.
-            # Partial indexes of open documents cost nothing when a payment
-            # closes a document (the closed version has no entry).
+            # What can be used, and what is owed: the open credits that
+            # every payment, link and posting reads under the lock, and
+            # automatic application's open debits (the few open documents
+            # of an account with years of paid ones). One index for each
+            # side, so that neither read walks the other: an account owing
+            # 27,000 invoices had them all read for its one open credit
+            # (8.6 ms against 0.07). Each open document is in one of them;
+            # partial indexes of open documents cost nothing when a payment
+            # closes a document (the closed version has no entry). The reads
+            # name the kinds as literals (``billing.payment_plan``), as the
+            # conditions do, or no generic plan could use them.
             models.Index(
                 fields=["reseller", "kind", "issue_date", "number"],
-                condition=Q(open_amount__gt=0),
-                name="document_reseller_open_idx",
+                condition=Q(open_amount__gt=0, kind__in=CREDIT_KINDS),
+                name="document_open_credit_idx",
+            ),
+            models.Index(
+                fields=["reseller", "kind", "issue_date", "number"],
+                condition=Q(open_amount__gt=0, kind__in=DEBIT_KINDS),
+                name="document_open_debit_idx",
             ),
             # The same open documents in list order, carrying what the
             # figures of what is owed sum: the Unpaid page and the summaries
-            # read them from the index alone. Not merged with the one above:
+            # read them from the index alone. Not merged with the ones above:
             # without that one, automatic application's open debits of an
             # account with 100,000 documents (10 open) were read through its
             # whole history (0.15 ms → 61 ms).

@@ -138,9 +138,18 @@ def _documents(marker: int, where: str) -> str:
 
 
 def _open(kinds: Sequence[str], table: str = "billing_document") -> str:
+    """Return the condition "the reseller's open documents of ``kinds``".
+
+    The kinds are written into the SQL, as the 0 is: these reads run as
+    prepared statements, and a generic plan of ``"kind" IN ($2, $3)`` does
+    not know which kinds it reads. It read an account's open credits through
+    the open-documents index in date order, filtering every open invoice
+    out (8.6 ms for an account with 27,000 open invoices, against 0.07 ms
+    through the open credits' own index, which only literal kinds can use).
+    """
     return (
         f'"{table}"."reseller_id" = %s AND "{table}"."open_amount" > 0 '
-        f'AND "{table}"."kind" IN ({", ".join(["%s"] * len(kinds))})'
+        f'AND "{table}"."kind" IN ({rows.names(kinds)})'
     )
 
 
@@ -162,7 +171,7 @@ def plan_read(
 ) -> tuple[str, list[object]]:
     """Return one read of the reseller's open credits and of the documents
     ``sql`` reads (``UNION ALL``), with its parameters."""
-    return f"{OPEN_CREDITS} UNION ALL {sql}", [reseller.pk, *CREDIT_KINDS, *params]
+    return f"{OPEN_CREDITS} UNION ALL {sql}", [reseller.pk, *params]
 
 
 def with_open_credits(
@@ -191,10 +200,10 @@ def auto_apply_read(
     and the open debits not on hold (only if some credit is open, unless new
     credit arrives)."""
     # Disputed documents on hold wait for support, whatever credit is open.
-    sql, params = OPEN_DEBITS, [reseller.pk, *DEBIT_KINDS]
+    sql, params = OPEN_DEBITS, [reseller.pk]
     if not with_new_credit:
         # Without open credit there is nothing to apply: no debit is read.
-        sql, params = sql + ANY_OPEN_CREDIT, [*params, reseller.pk, *CREDIT_KINDS]
+        sql, params = sql + ANY_OPEN_CREDIT, [*params, reseller.pk]
     return plan_read(reseller, sql, params)
 
 

@@ -125,6 +125,18 @@ def integer(value: int) -> str:
     return str(value)
 
 
+def names(values: Iterable[str]) -> str:
+    """Return codes (document kinds and the like) as a list of SQL literals,
+    ``'payment', 'credit_memo'``, refusing anything but lowercase names."""
+    listed = list(values)
+    for value in listed:
+        if not (isinstance(value, str) and value.replace("_", "").isalpha()):
+            raise TypeError(f"not a name: {value!r}")
+        if not value.islower():
+            raise TypeError(f"not a name: {value!r}")
+    return ", ".join(f"'{value}'" for value in listed)
+
+
 # Up to this many rows (or ids), a statement's values are parameters: its
 # text is the same for every statement of that shape, so the driver converts
 # it once and the server prepares it once. Beyond, PostgreSQL gets one array

@@ -25,7 +25,7 @@ from django.db import connection, transaction
 from billing import services
 from billing.bank_selectors import open_debits_of
 from billing.models import (
-    CREDIT_KINDS,
+    DEBIT_KINDS,
     Allocation,
     AuditEvent,
     Document,
@@ -34,7 +34,7 @@ from billing.models import (
     Reseller,
     Source,
 )
-from billing.payment_plan import OPEN_CREDITS, documents_read
+from billing.payment_plan import OPEN_CREDITS, OPEN_DEBITS, documents_read
 from billing.selectors import (
     allocations_for_document,
     allocations_of_operation,
@@ -47,7 +47,11 @@ from billing.selectors import (
 from billing.services.ledger_steps import REPLAY, amounts_update
 from tests import factories
 
-OPEN_INDEXES = ("document_open_by_date_idx", "document_reseller_open_idx")
+OPEN_INDEXES = (
+    "document_open_by_date_idx",
+    "document_open_credit_idx",
+    "document_open_debit_idx",
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -86,19 +90,28 @@ def sqlite_plan_of(sql: str, params) -> str:
         return "\n".join(str(row[-1]) for row in cursor.fetchall())
 
 
-def history(reseller, count: int) -> None:
-    """Add ``count`` paid invoices, one a day, and ANALYZE what is there."""
+def history(
+    reseller,
+    count: int,
+    kind: str = DocumentKind.INVOICE,
+    *,
+    open_: bool = False,
+    prefix: str = "OLD",
+) -> None:
+    """Add ``count`` paid invoices (or used-up credits of ``kind``, or open
+    documents), one a day, and ANALYZE what is there."""
     start = date(2016, 1, 1)
+    debit = kind in DEBIT_KINDS
     Document.objects.bulk_create(
         Document(
             reseller=reseller,
             marketplace=reseller.marketplace,
-            kind=DocumentKind.INVOICE,
-            number=f"OLD-{reseller.pk}-{n:05d}",
+            kind=kind,
+            number=f"{prefix}-{kind[:2].upper()}-{reseller.pk}-{n:05d}",
             issue_date=start + timedelta(days=n),
-            due_date=start + timedelta(days=n + 30),
+            due_date=start + timedelta(days=n + 30) if debit else None,
             total=10,
-            open_amount=0,
+            open_amount=10 if open_ else 0,
             source=Source.IMPORT,
         )
         for n in range(count)
@@ -112,6 +125,8 @@ def long_account(term_reseller):
     other = factories.ResellerFactory(marketplace=term_reseller.marketplace)
     for reseller in (term_reseller, other):
         history(reseller, 1500)
+        # Years of card payments, each used up by the invoices it paid.
+        history(reseller, 500, DocumentKind.PAYMENT)
         factories.post(reseller, "invoice", "30.00")
         factories.post(reseller, "credit_memo", "5.00")
     return term_reseller
@@ -141,6 +156,35 @@ def test_open_documents_use_a_partial_index_in_a_generic_plan(long_account, read
     assert any(name in plan for name in OPEN_INDEXES), plan
 
 
+@pytest.mark.parametrize(
+    "read",
+    [
+        pytest.param(lambda r: (OPEN_CREDITS, [r.pk]), id="payment-plan"),
+        pytest.param(
+            lambda r: open_credits(r).query.sql_with_params(), id="credit-balance"
+        ),
+    ],
+)
+def test_open_credits_are_read_by_kind_whatever_else_is_open(long_account, read):
+    """Every payment, link and posting reads the account's open credits under
+    its lock, and every page its credit balance: an account owing thousands
+    of invoices, with years of used-up payments, must not have them walked,
+    in a generic plan either."""
+    history(long_account, 2000, open_=True, prefix="OWED")
+    history(long_account, 2000, DocumentKind.PAYMENT, prefix="USED")
+    sql, params = read(long_account)
+    if connection.vendor == "postgresql":
+        plan = generic_plan_of(sql, params)
+        # The kinds are an index condition, not a filter over what is open.
+        assert "document_open_credit_idx" in plan, plan
+        assert "Filter" not in plan, plan
+    else:
+        assert "document_open_credit_idx" in sqlite_plan_of(sql, params)
+    assert [doc.kind for doc in open_credits(long_account)] == [
+        DocumentKind.CREDIT_MEMO
+    ]
+
+
 KEY_READS = {
     # name: (the read as (sql, params), the index it must use)
     "documents-page": (
@@ -156,7 +200,12 @@ KEY_READS = {
         lambda: "document_reseller_kind_idx",
     ),
     "payment-plan-open-credits": (
-        lambda r, op: (OPEN_CREDITS, [r.pk, *CREDIT_KINDS]),
+        lambda r, op: (OPEN_CREDITS, [r.pk]),
+        lambda: "document_open_credit_idx",
+    ),
+    "auto-apply-open-debits": (
+        # Either open index: both hold only what is open.
+        lambda r, op: (OPEN_DEBITS, [r.pk]),
         lambda: OPEN_INDEXES,
     ),
     "number-check": (

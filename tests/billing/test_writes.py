@@ -11,6 +11,7 @@ import pytest
 from django.apps import apps
 from django.db import connection, models, transaction
 
+from billing import rows
 from billing.locking import lock_reseller
 from billing.models import Allocation, Document, Operation, PaymentDocument
 from billing.services import ledger_steps
@@ -119,3 +120,15 @@ def test_every_ledger_tables_id_sequence_has_the_name_ids_are_reserved_from():
             assert found == "public." + ledger_steps.id_sequence(model).strip('"'), (
                 model
             )
+
+
+@pytest.mark.parametrize(
+    "value", ["x'; DROP TABLE billing_document; --", "Payment", "", 1, None]
+)
+def test_only_plain_names_become_sql_literals(value):
+    with pytest.raises(TypeError):
+        rows.names(["invoice", value])
+
+
+def test_names_become_a_list_of_sql_literals():
+    assert rows.names(["payment", "credit_memo"]) == "'payment', 'credit_memo'"
