@@ -461,6 +461,10 @@ class Harness:
             one.product.append(result["per_second"])
             if result["latency_ms"] is not None:
                 latency.product.append(result["latency_ms"])
+            else:
+                latency.notes.append(
+                    f"repetition {rep + 1} found no invoice left to pay: seed more"
+                )
             _note_exhausted(one, result)
 
             spread.reference.append(self.pgbench(size.workers))
