@@ -9,10 +9,13 @@ reseller, so one reseller's rows can live on one shard.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from billing.fields import AmountField
@@ -165,6 +168,14 @@ class ResellerMembership(models.Model):
         return f"{self.user} @ {self.reseller}"
 
 
+def completed_now() -> dict[str, datetime]:
+    """Return the times of an operation completed as it is made: created and
+    completed at one instant, so that no operation reads as completed before
+    it was created."""
+    now = timezone.now()
+    return {"created_at": now, "completed_at": now}
+
+
 class Operation(models.Model):
     """One reseller payment, automatic application run or staff action.
 
@@ -215,7 +226,12 @@ class Operation(models.Model):
     source = models.CharField(max_length=20, choices=Source.choices)
     reason = models.TextField(blank=True)
     # Staff lists of every reseller's operations, newest first (admin).
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set when the operation is made (not when its row is inserted, a moment
+    # later), so that one completed as it is made can carry the same instant
+    # in both (:func:`completed_now`).
+    created_at = models.DateTimeField(
+        default=timezone.now, db_index=True, editable=False
+    )
     completed_at = models.DateTimeField(null=True, blank=True)
     # The request that made the operation, so a replay finds it.
     # NULL (not "") for operations without a key, so the unique constraint

@@ -406,6 +406,7 @@ def _apply(
                 actor=actor,
                 source=Source.BANK,
                 reason=reason,
+                created_at=now,
                 completed_at=now,
             )
             ids = sorted(set(decision.document_ids))

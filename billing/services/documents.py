@@ -21,6 +21,7 @@ from billing.models import (
     Operation,
     Reseller,
     Source,
+    completed_now,
 )
 from billing.money import parse_amount
 from billing.payment_plan import auto_apply_plan, auto_apply_read
@@ -197,7 +198,7 @@ def issue_credit_memo(
             reason=reason,
             idempotency_key=key,
             request_hash=digest,
-            completed_at=timezone.now(),
+            **completed_now(),
         )
         issued_on = issue_date or timezone.localdate()
         return _create_locked(

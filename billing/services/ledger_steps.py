@@ -31,6 +31,7 @@ from billing.models import (
     Reseller,
     Reversal,
     Source,
+    completed_now,
 )
 from billing.payment_plan import auto_apply_plan
 
@@ -726,6 +727,7 @@ def apply_credit(
         actor=actor,
         source=source,
         amount=applied,
+        **completed_now(),
     )
     sent_here = writes is None
     if writes is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing.allocation_policy import PlannedAllocation
@@ -28,6 +27,7 @@ from billing.models import (
     Operation,
     Reversal,
     Source,
+    completed_now,
 )
 from billing.money import parse_amount
 from billing.payment_plan import documents_read
@@ -108,7 +108,7 @@ def link_documents(
             idempotency_key=key,
             request_hash=digest,
             amount=value,
-            completed_at=timezone.now(),
+            **completed_now(),
         )
         writes = Writes()
         writes.insert(operation)
@@ -190,7 +190,7 @@ def unlink_allocation(
             reason=reason,
             idempotency_key=key,
             request_hash=digest,
-            completed_at=timezone.now(),
+            **completed_now(),
         )
         (reversal,) = reverse_allocations(
             reseller=reseller,
@@ -265,7 +265,7 @@ def revert_operation(
             reverts=target,
             idempotency_key=key,
             request_hash=digest,
-            completed_at=timezone.now(),
+            **completed_now(),
         )
         reverse_allocations(
             reseller=reseller,

@@ -43,6 +43,7 @@ from billing.models import (
     PaymentDocument,
     Reseller,
     Source,
+    completed_now,
 )
 from billing.money import quantize
 from billing.payment_plan import (
@@ -183,7 +184,7 @@ def _start_payment(
         source=source,
         idempotency_key=key,
         request_hash=digest,
-        completed_at=timezone.now() if status == Operation.Status.COMPLETED else None,
+        **(completed_now() if status == Operation.Status.COMPLETED else {}),
     )
     payment = Payment(
         operation=operation,
