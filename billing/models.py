@@ -265,6 +265,16 @@ class Operation(models.Model):
             # A reseller's operations, newest first (operation lists, API); also
             # every lookup by reseller alone.
             models.Index(fields=["reseller", "-created_at"]),
+            # Card payments still charging, which ``settle_payments`` looks
+            # for from cron: a handful, where the index on the creation time
+            # alone walked every operation older than its cut-off (a scan of
+            # the whole table each run). A payment's status leaves it once,
+            # when its charge is recorded.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status="charging"),
+                name="operation_charging_idx",
+            ),
             # A user's operations, checked when a user is deleted: only rows
             # someone signed in for (automatic runs and imports have none).
             models.Index(

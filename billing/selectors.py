@@ -54,6 +54,8 @@ HAS_OPEN_AMOUNT = Q(open_amount__gt=RawSQL("0", (), output_field=AmountField()))
 # same reason: the open credits have an index of their own, ``WHERE kind IN
 # ('payment', 'credit_memo')``, which a bound ``kind IN ($2, $3)`` cannot use.
 IS_CREDIT = Q(kind__in=RawSQL(rows.names(CREDIT_KINDS), ()))
+# "A payment waiting for its card charge", for the index of those.
+IS_CHARGING = Q(status=RawSQL(rows.names([Operation.Status.CHARGING]), ()))
 # The user of a request: signed in or not (an anonymous user sees nothing).
 RequestUser = AbstractBaseUser | AnonymousUser
 
@@ -261,6 +263,22 @@ def operations_for_reseller(reseller: Reseller) -> QuerySet[Operation]:
             )
         )
     )
+
+
+def payments_left_charging(started_before: datetime) -> QuerySet[Operation]:
+    """Return card payments still charging that started before the given time
+    (``settle_payments`` asks the gateway about them), of every reseller.
+
+    Read through the index of charging operations, a handful at any time,
+    with the status written into the SQL so that a generic plan can use it
+    too: the index on the creation time alone would walk every operation
+    ever made before the cut-off.
+    """
+    return Operation.objects.filter(
+        IS_CHARGING,
+        kind=Operation.Kind.PAYMENT,
+        created_at__lte=started_before,
+    ).select_related("reseller")
 
 
 @dataclass(frozen=True)

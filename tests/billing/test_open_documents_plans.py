@@ -16,7 +16,7 @@ it relies on: dropping or reshaping one fails here, not in production.
 """
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -42,6 +42,7 @@ from billing.selectors import (
     documents_for_reseller,
     open_credits,
     overdue_condition,
+    payments_left_charging,
     unpaid_documents,
 )
 from billing.services.ledger_steps import REPLAY, amounts_update
@@ -250,6 +251,12 @@ KEY_READS = {
             ],
         ),
         lambda: ("billing_document_pkey", "INTEGER PRIMARY KEY"),
+    ),
+    "settle-charging-payments": (
+        lambda r, op: payments_left_charging(
+            datetime(2030, 1, 1, tzinfo=UTC)
+        ).query.sql_with_params(),
+        lambda: "operation_charging_idx",
     ),
     "replay-check": (
         lambda r, op: (REPLAY, [r.pk, "key-1"]),

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from billing.exceptions import GatewayUnavailable
-from billing.models import Operation
+from billing.selectors import payments_left_charging
 from billing.services import settle_payment
 from billing.services.payments import CHARGING_TIMEOUT
 
@@ -35,11 +35,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, older_than: int, **options):
         cutoff = timezone.now() - timedelta(minutes=older_than)
-        pending = Operation.objects.filter(
-            kind=Operation.Kind.PAYMENT,
-            status=Operation.Status.CHARGING,
-            created_at__lte=cutoff,
-        ).select_related("reseller")
+        pending = payments_left_charging(cutoff)
         outcomes: dict[str, int] = {}
         unreachable = 0
         failed: list[str] = []
