@@ -10,6 +10,7 @@ converters (amounts become ``Decimal``, dates become ``date`` on SQLite).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 from django.db import models
@@ -125,14 +126,16 @@ def integer(value: int) -> str:
     return str(value)
 
 
+# A code that may be written into SQL as a literal: lowercase words.
+NAME = re.compile(r"[a-z]+(_[a-z]+)*")
+
+
 def names(values: Iterable[str]) -> str:
     """Return codes (document kinds and the like) as a list of SQL literals,
     ``'payment', 'credit_memo'``, refusing anything but lowercase names."""
     listed = list(values)
     for value in listed:
-        if not (isinstance(value, str) and value.replace("_", "").isalpha()):
-            raise TypeError(f"not a name: {value!r}")
-        if not value.islower():
+        if not (isinstance(value, str) and NAME.fullmatch(value)):
             raise TypeError(f"not a name: {value!r}")
     return ", ".join(f"'{value}'" for value in listed)
 

@@ -123,7 +123,7 @@ def test_every_ledger_tables_id_sequence_has_the_name_ids_are_reserved_from():
 
 
 @pytest.mark.parametrize(
-    "value", ["x'; DROP TABLE billing_document; --", "Payment", "", 1, None]
+    "value", ["x'; DROP TABLE billing_document; --", "Payment", "", "ä", 1, None]
 )
 def test_only_plain_names_become_sql_literals(value):
     with pytest.raises(TypeError):
