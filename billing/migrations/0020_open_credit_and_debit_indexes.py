@@ -12,23 +12,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0019_payment_audit_amount'),
+        ("billing", "0019_payment_audit_amount"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='document',
-            name='document_reseller_open_idx',
+            model_name="document",
+            name="document_reseller_open_idx",
         ),
         migrations.AddIndex(
-            model_name='document',
-            index=models.Index(condition=models.Q(('kind__in', ('payment', 'credit_memo')), ('open_amount__gt', 0)), fields=['reseller', 'kind', 'issue_date', 'number'], name='document_open_credit_idx'),
+            model_name="document",
+            index=models.Index(
+                condition=models.Q(
+                    ("kind__in", ("payment", "credit_memo")), ("open_amount__gt", 0)
+                ),
+                fields=["reseller", "kind", "issue_date", "number"],
+                name="document_open_credit_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='document',
-            index=models.Index(condition=models.Q(('kind__in', ('invoice', 'debit_memo')), ('open_amount__gt', 0)), fields=['reseller', 'kind', 'issue_date', 'number'], name='document_open_debit_idx'),
+            model_name="document",
+            index=models.Index(
+                condition=models.Q(
+                    ("kind__in", ("invoice", "debit_memo")), ("open_amount__gt", 0)
+                ),
+                fields=["reseller", "kind", "issue_date", "number"],
+                name="document_open_debit_idx",
+            ),
         ),
     ]

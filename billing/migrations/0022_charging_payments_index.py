@@ -6,15 +6,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0021_operation_created_when_made'),
+        ("billing", "0021_operation_created_when_made"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='operation',
-            index=models.Index(condition=models.Q(('status', 'charging')), fields=['created_at'], name='operation_charging_idx'),
+            model_name="operation",
+            index=models.Index(
+                condition=models.Q(("status", "charging")),
+                fields=["created_at"],
+                name="operation_charging_idx",
+            ),
         ),
     ]
