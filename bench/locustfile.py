@@ -5,7 +5,9 @@ cookie and invoice ids). Each simulated user takes one account and pays its
 invoices one by one: the preview page (GET), then the confirmation (POST) with
 what the page holds — its hidden fields and CSRF token — as a browser sends
 it. A user stops when its invoices run out, so a run is bounded in count as
-well as in time.
+well as in time. Only a preview holding its confirmation form and a
+confirmation that sends the browser to its receipt count as answered; anything
+else (a sign-in page, a refusal) is a failed request.
 """
 
 import itertools
@@ -17,6 +19,7 @@ from locust import HttpUser, task
 from locust.exception import StopUser
 
 HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
+RECEIPT = re.compile(r"/payments/[0-9]+/")
 ACCOUNTS = json.loads(open(os.environ["BENCH_ACCOUNTS"]).read())  # noqa: SIM115
 NEXT_ACCOUNT = itertools.count()
 MODE = os.environ.get("BENCH_MODE", "pay")
@@ -36,9 +39,16 @@ class PanelUser(HttpUser):
         invoice = next(self.invoices, None)
         if invoice is None:
             raise StopUser()
-        preview = self.client.get(
-            f"/pay/?document={invoice}&use_credit=1", name="pay preview"
-        )
+        with self.client.get(
+            f"/pay/?document={invoice}&use_credit=1",
+            name="pay preview",
+            allow_redirects=False,
+            catch_response=True,
+        ) as preview:
+            # A redirect (signed out, refused selection) is not a preview.
+            if preview.status_code != 200 or 'id="confirm-form"' not in preview.text:
+                preview.failure(f"no confirmation form (status {preview.status_code})")
+                return
         form = preview.text.split('id="confirm-form"', 1)[-1].split("</form>", 1)[0]
         fields = HIDDEN.findall(form)
         fields.append(("payment_method", "bank_transfer"))
@@ -49,5 +59,7 @@ class PanelUser(HttpUser):
             allow_redirects=False,
             catch_response=True,
         ) as response:
-            if response.status_code != 302:
-                response.failure(f"status {response.status_code}")
+            # Paid: the answer sends the browser to the payment's receipt.
+            location = response.headers.get("Location", "")
+            if response.status_code != 302 or not RECEIPT.fullmatch(location):
+                response.failure(f"status {response.status_code}, to {location!r}")
