@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import platform
 import re
+import resource
 import shlex
 import signal
 import socket
@@ -690,19 +691,21 @@ class Harness:
             _wait_for_port(port)
             for rep in range(size.repeats):
                 self.log(f"http, repetition {rep + 1}")
-                ref = self.locust(port, "minimal", accounts, f"min-{rep}")
+                ref = self.locust(server.pid, port, "minimal", accounts, f"min-{rep}")
                 figure.reference.append(ref["rps"])
                 # The first run's users pay the first invoices, and so on.
                 slice_ = [
                     {**a, "invoices": a["invoices"][rep :: size.repeats]}
                     for a in accounts
                 ]
-                pay = self.locust(port, "pay", slice_, f"pay-{rep}")
+                pay = self.locust(server.pid, port, "pay", slice_, f"pay-{rep}")
                 figure.product.append(pay["rps"])
                 for name in ("pay preview", "pay confirm", "minimal"):
                     stats = (pay if name != "minimal" else ref)["by_name"].get(name)
                     if stats:
                         figure.extra.setdefault(name, []).append(stats)
+                for name, run in (("minimal", ref), ("pay flow", pay)):
+                    figure.extra.setdefault(f"CPU, {name}", []).append(run["cpu"])
                 if pay["failures"]:
                     figure.notes.append(
                         f"repetition {rep + 1}: {pay['failures']} failed requests"
@@ -746,7 +749,17 @@ class Harness:
             )
         return accounts
 
-    def locust(self, port: int, mode: str, accounts: list[dict], tag: str) -> dict:
+    def locust(
+        self, server: int, port: int, mode: str, accounts: list[dict], tag: str
+    ) -> dict:
+        """Run Locust against the server; return its rates and the CPU used.
+
+        ``cpu`` is the CPU time per request, in ms, of gunicorn (master and
+        workers), of Locust and of the local PostgreSQL server, and the cores
+        each kept busy: all three share this machine, so a reference whose
+        Locust process keeps a whole core busy is bound by Locust, not by the
+        server.
+        """
         size = self.size
         path = self.tmp / f"accounts-{tag}.json"
         path.write_text(json.dumps(accounts))
@@ -774,7 +787,27 @@ class Harness:
         ]
         env = {**os.environ, "BENCH_ACCOUNTS": str(path), "BENCH_MODE": mode}
         self.commands.append(f"BENCH_MODE={mode} " + shlex.join(argv))
+        before = (
+            _cpu_seconds(_children(server) | {server}),
+            _cpu_seconds(_postgres_pids()),
+        )
+        locust_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
         subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
+        elapsed = time.perf_counter() - started
+        locust_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        after = (
+            _cpu_seconds(_children(server) | {server}),
+            _cpu_seconds(_postgres_pids()),
+        )
+        used = {
+            "gunicorn": _used(before[0], after[0]),
+            "locust": sum(
+                getattr(locust_after, f) - getattr(locust_before, f)
+                for f in ("ru_utime", "ru_stime")
+            ),
+            "postgresql": _used(before[1], after[1]),
+        }
         by_name = {}
         total = {}
         with open(f"{prefix}_stats.csv", newline="") as stream:
@@ -792,7 +825,19 @@ class Harness:
                     by_name[row["Name"]] = entry
         if not total.get("requests"):
             raise RuntimeError(f"Locust made no request ({mode})")
-        return {"rps": total["rps"], "failures": total["failures"], "by_name": by_name}
+        cpu = {
+            f"{name} ms/request": round(seconds * 1000 / total["requests"], 3)
+            for name, seconds in used.items()
+        } | {
+            f"{name} cores": round(seconds / elapsed, 2)
+            for name, seconds in used.items()
+        }
+        return {
+            "rps": total["rps"],
+            "failures": total["failures"],
+            "by_name": by_name,
+            "cpu": cpu,
+        }
 
     def figure_pages(self) -> None:
         size = self.size
@@ -1224,6 +1269,49 @@ def _note_exhausted(figure: Figure, result: dict) -> None:
             f"a repetition ran out of seeded work after {result['done']} "
             "operations (rate still measured over the time it ran)"
         )
+
+
+def _children(pid: int) -> set[int]:
+    """Return the ids of ``pid``'s child processes (Linux ``/proc``)."""
+    found = set()
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(entry.parent.name))
+    return found
+
+
+def _postgres_pids() -> set[int]:
+    """Return the local PostgreSQL server's processes (none if it is remote)."""
+    found = set()
+    for entry in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if entry.read_text().strip() == "postgres":
+                found.add(int(entry.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def _cpu_seconds(pids: set[int]) -> dict[int, float]:
+    """Return the CPU time (user + system) each running process has used."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def _used(before: dict[int, float], after: dict[int, float]) -> float:
+    """Return the CPU time used between two readings (new processes whole)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def _free_port() -> int:

@@ -107,6 +107,10 @@ def test_quick_mode_measures_every_figure_beside_its_reference(
         assert figure["ratio"] is not None
     http = next(f for f in data["figures"] if f["name"] == "http_pay_flow")
     assert http["notes"] == []  # every confirmation answered with its receipt
+    for run in ("minimal", "pay flow"):
+        for cpu in http["extra"][f"CPU, {run}"]:
+            assert cpu["gunicorn ms/request"] > 0, cpu
+            assert cpu["locust ms/request"] > 0, cpu
     assert data["machine"]["cores"] and data["machine"]["postgresql"]
     assert any(command.startswith("pgbench") for command in data["commands"])
 
