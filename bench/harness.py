@@ -338,6 +338,21 @@ class Harness:
             "bench/harness.py Harness.seed)"
         )
 
+    def settle(self) -> None:
+        """Bring the database to the state autovacuum keeps a live one in.
+
+        Run before each group of figures: fresh statistics and visibility map
+        for what was seeded or written since (a freshly copied table has
+        neither, and its first readers pay for the hint bits), and a
+        checkpoint, so no figure shares the machine with writing out the
+        previous group's pages.
+        """
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
+            cursor.execute("CHECKPOINT")
+
     def open_invoices(self, reseller_ids: list[int]) -> dict[int, list[int]]:
         from billing.models import Document, DocumentKind
 
@@ -988,6 +1003,7 @@ class Harness:
         ]
         for name, measure in steps:
             if not only or name in only:
+                self.settle()
                 measure()
                 # Written after each figure, so a long run cut short keeps
                 # what it measured.
