@@ -154,6 +154,19 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# Parts of a page that depend on nothing but the language and the page (the
+# reseller panel's navigation, the language menu) are rendered once per
+# process and kept here ({% cache … using="template_fragments" %}); a
+# deployment changes them, and restarts the processes.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "template_fragments": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "template-fragments",
+        "TIMEOUT": None,
+    },
+}
+
 # Sessions in the database (see config.sessions: its read is written out).
 SESSION_ENGINE = "config.sessions"
 SESSION_COOKIE_HTTPONLY = True

@@ -145,6 +145,41 @@ def test_reseller_home_stays_english_without_a_language_preference(
     assert "Offene Posten" not in content
 
 
+def _navigation(content: str) -> list[tuple[str, str, bool]]:
+    """Return the main navigation's links: (address, text, marked current)."""
+    nav = re.search(r'<nav class="mainnav"[^>]*>(.*?)</nav>', content, re.S).group(1)
+    links = re.findall(r'<a href="([^"]+)"( aria-current="page")?>([^<]+)</a>', nav)
+    return [(href, text, bool(current)) for href, current, text in links]
+
+
+def test_kept_navigation_and_language_menu_follow_the_page_and_the_language(
+    euro_reseller_client,
+):
+    """The navigation and the language menu are rendered once per process for
+    each language and page: a page never shows another page's current link,
+    nor another language's words."""
+    client, _ = euro_reseller_client
+    seen = {}
+    for language in ("en", "de", "en", "de"):
+        for name in ("home", "unpaid_documents", "payments", "help_paying"):
+            content = client.get(
+                reverse(name), HTTP_ACCEPT_LANGUAGE=language
+            ).content.decode()
+            links = _navigation(content)
+            assert [href for href, _, current in links if current] == [reverse(name)]
+            seen.setdefault((language, name), links)
+            assert links == seen[language, name]
+            selected = re.findall(
+                r'<option value="(\w+)" lang="\w+" selected>', content
+            )
+            assert selected == [language]
+
+    english = [text for _, text, _ in seen["en", "home"]]
+    german = [text for _, text, _ in seen["de", "home"]]
+    assert english[:4] == ["Home", "Unpaid documents", "Documents", "Payments"]
+    assert german[:4] == ["Startseite", "Offene Posten", "Belege", "Zahlungen"]
+
+
 def test_classic_panel_sign_in_page_is_german_for_a_german_browser(client, db):
     response = client.get(reverse("classic:login"), HTTP_ACCEPT_LANGUAGE="de")
 
