@@ -89,6 +89,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # {% url %} keeping the addresses it reversed (every template).
+            "builtins": ["panelkit.templatetags.kept_urls"],
         },
     },
 ]
