@@ -89,8 +89,11 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
-            # {% url %} keeping the addresses it reversed (every template).
-            "builtins": ["panelkit.templatetags.kept_urls"],
+            # {% url %} and |date keeping what they made (every template).
+            "builtins": [
+                "panelkit.templatetags.kept_urls",
+                "panelkit.templatetags.kept_dates",
+            ],
         },
     },
 ]
