@@ -4,6 +4,7 @@ import pytest
 
 from billing.models import CreditPolicy, PaymentModel
 from tests import factories
+from tests.billing.migrations import latest, migrate
 
 
 @pytest.fixture
@@ -43,3 +44,13 @@ def prepaid_reseller(db):
 def staff_user(db):
     # No password: hashing one costs half a second and nothing here logs in.
     return factories.UserFactory(is_staff=True, password=None)
+
+
+@pytest.fixture
+def old_apps(request):
+    """The billing apps as of the test module's ``BEFORE`` migration, for a
+    test of a migration's data; the database is migrated to the latest again
+    afterwards."""
+    apps = migrate(request.module.BEFORE)
+    yield apps
+    migrate(latest())

@@ -7,18 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from tests.billing.test_payment_record_migration import latest, migrate
+from tests.billing.migrations import latest, migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = [("billing", "0016_payment_transfer_reference_index")]
-
-
-@pytest.fixture
-def old_apps():
-    apps = migrate(BEFORE)
-    yield apps
-    migrate(latest())
 
 
 def line_with_events(apps, code: str):

@@ -6,19 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.billing.migrations import latest, migrate
+from tests.billing.migrations import migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = [("billing", "0020_open_credit_and_debit_indexes")]
 AFTER = [("billing", "0021_operation_created_when_made")]
-
-
-@pytest.fixture
-def old_apps():
-    apps = migrate(BEFORE)
-    yield apps
-    migrate(latest())
 
 
 def test_automatic_applications_are_completed_when_they_were_made(old_apps):

@@ -6,19 +6,12 @@ from decimal import Decimal
 
 import pytest
 
-from tests.billing.migrations import latest, migrate
+from tests.billing.migrations import migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = [("billing", "0018_ledger_index_upkeep")]
 AFTER = [("billing", "0019_payment_audit_amount")]
-
-
-@pytest.fixture
-def old_apps():
-    apps = migrate(BEFORE)
-    yield apps
-    migrate(latest())
 
 
 def test_entries_written_with_the_amount_left_open_are_corrected(old_apps):

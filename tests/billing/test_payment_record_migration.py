@@ -21,13 +21,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 BEFORE = [("billing", "0012_reseller_api_source")]
 
 
-@pytest.fixture
-def old_apps():
-    apps = migrate(BEFORE)
-    yield apps
-    migrate(latest())
-
-
 def old_rows(apps):
     """A marketplace, a reseller, three invoices, a payment and a link."""
     Marketplace = apps.get_model("billing", "Marketplace")
