@@ -35,7 +35,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -51,6 +52,28 @@ COPY_TABLE = (
     "description text)"
 )
 COPY_SQL = "COPY bench_copy FROM STDIN WITH (FORMAT csv, HEADER true)"
+# The database's own work for the rows the import posted, with no Python: the
+# copied rows inserted again as documents (numbers suffixed, so they are new)
+# with their audit entries in one statement, in the import's order (per
+# reseller, by line), then the deferred foreign-key checks a commit would
+# run; rolled back and vacuumed away. Amounts are stored in thousandths.
+IMPORT_FLOOR_SQL = (
+    "WITH d AS (INSERT INTO billing_document (reseller_id, marketplace_id, kind, "
+    "number, issue_date, due_date, total, open_amount, description, source, "
+    "created_at, hold_reason) "
+    "SELECT r.id, r.marketplace_id, c.kind, c.number || '-F', c.issue_date, "
+    "c.due_date, "
+    "c.total * 1000, c.total * 1000, c.description, 'import', now(), '' "
+    "FROM bench_copy c JOIN billing_reseller r ON r.id = c.reseller::bigint "
+    "ORDER BY r.id, c.number "
+    "RETURNING id, reseller_id, kind, number, total) "
+    "INSERT INTO billing_auditevent (reseller_id, action, actor_id, source, "
+    "reason, document_id, amount, summary, facts, created_at) "
+    "SELECT d.reseller_id, 'document_posted', NULL, 'import', '', d.id, d.total, "
+    "'Invoice ' || d.number || ' posted', jsonb_build_object('kind', d.kind, "
+    "'number', d.number, 'amount', (d.total / 1000.0)::text, 'currency', 'EUR'), "
+    "now() FROM d"
+)
 PG_SETTINGS = (
     "shared_buffers",
     "max_connections",
@@ -420,6 +443,7 @@ class Harness:
             "done": done,
             "latency_ms": statistics.median(latencies) if latencies else None,
             "exhausted": any(r["exhausted"] for r in results),
+            "parts": [p for r in results for p in r.get("parts", [])],
         }
 
     def spread_shares(self, count: int) -> list[list]:
@@ -535,6 +559,8 @@ class Harness:
             ]
             result = self.workers("pay_many", [share], 3600)
             figure.product.append(result["latency_ms"])
+            for parts in result["parts"]:
+                figure.extra.setdefault("where the time went, ms", []).append(parts)
         if single:
             figure.reference = list(single[0].product)
         else:
@@ -598,7 +624,13 @@ class Harness:
 
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(COPY_TABLE)
-        self.commands += [COPY_TABLE, f"{COPY_SQL} -- the import's CSV file, timed"]
+        self.commands += [
+            COPY_TABLE,
+            f"{COPY_SQL} -- the import's CSV file, timed",
+            "BEGIN; <IMPORT_FLOOR_SQL, bench/harness.py>; SET CONSTRAINTS ALL "
+            "IMMEDIATE; ROLLBACK -- the import's database floor, timed; then "
+            "VACUUM billing_document, billing_auditevent",
+        ]
         resellers = [r.pk for r in self.spread]
         for rep in range(size.repeats):
             path = self.tmp / f"import-{rep}.csv"
@@ -665,7 +697,26 @@ class Harness:
             figure.extra.setdefault("max_rss_mb", []).append(
                 round(usage.ru_maxrss / 1024, 1)
             )
+            figure.extra.setdefault("database floor, rows/s", []).append(
+                round(size.import_rows / self.import_floor())
+            )
         self.figures.append(figure)
+
+    def import_floor(self) -> float:
+        """Seconds the database takes to post the copied rows, Python aside."""
+        import psycopg
+
+        with psycopg.connect(self.url) as conn:
+            start = time.perf_counter()
+            posted = conn.execute(IMPORT_FLOOR_SQL).rowcount
+            conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            elapsed = time.perf_counter() - start
+            conn.rollback()
+            if posted != self.size.import_rows:
+                raise RuntimeError(f"the import's floor posted {posted} rows")
+            conn.autocommit = True
+            conn.execute("VACUUM billing_document, billing_auditevent")
+        return elapsed
 
     def figure_http(self) -> None:
         size = self.size
@@ -1038,8 +1089,10 @@ def _worker(action, share, seconds, barrier, queue, number) -> None:
                 exhausted = False
                 break
             began = time.perf_counter()
-            step(item)
+            parts = step(item)
             result["latencies"].append((time.perf_counter() - began) * 1000)
+            if parts:
+                result.setdefault("parts", []).append(parts)
             result["done"] += 1
         result["elapsed"] = time.perf_counter() - start
         result["exhausted"] = exhausted and result["done"] > 0
@@ -1094,11 +1147,55 @@ def _pay_many_step(share, number) -> Callable:
         if item is None:  # warm-up: the other reseller's smaller selection
             _big, _ids, warm_id, warm_ids = share[0]
             pay(warm_id, warm_ids)
-            return
+            return None
         reseller_id, invoice_ids, _warm, _warm_ids = item
-        pay(reseller_id, invoice_ids)
+        with _timed_statements() as times:
+            began = time.perf_counter()
+            pay(reseller_id, invoice_ids)
+            total = time.perf_counter() - began
+        # The payment's statements are the lock, the read and the write, in
+        # that order; what is neither a statement nor the commit is Python.
+        *lock_and_read, write = times["statements"]
+        database = sum(times["statements"]) + times["commit"]
+        return {
+            "lock and read": round(sum(lock_and_read) * 1000, 1),
+            "write": round(write * 1000, 1),
+            "commit": round(times["commit"] * 1000, 1),
+            "python": round((total - database) * 1000, 1),
+        }
 
     return step
+
+
+@contextmanager
+def _timed_statements() -> Iterator[dict]:
+    """Time each statement sent, and the commit, on the default connection."""
+    from django.db import connection
+
+    times: dict = {"statements": [], "commit": 0.0}
+
+    def timed(execute, sql, params, many, context):
+        began = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            times["statements"].append(time.perf_counter() - began)
+
+    commit = connection.commit
+
+    def timed_commit():
+        began = time.perf_counter()
+        try:
+            commit()
+        finally:
+            times["commit"] += time.perf_counter() - began
+
+    connection.commit = timed_commit
+    try:
+        with connection.execute_wrapper(timed):
+            yield times
+    finally:
+        del connection.commit  # the class's method again
 
 
 def _link_step(share, number) -> Callable:

@@ -111,6 +111,15 @@ def test_quick_mode_measures_every_figure_beside_its_reference(
         for cpu in http["extra"][f"CPU, {run}"]:
             assert cpu["gunicorn ms/request"] > 0, cpu
             assert cpu["locust ms/request"] > 0, cpu
+    # The 1,000-document payment says where its time went, the import how
+    # fast the database alone posts the same rows.
+    big = next(f for f in data["figures"] if f["name"] == "pay_1000_documents")
+    for parts in big["extra"]["where the time went, ms"]:
+        assert set(parts) == {"lock and read", "write", "commit", "python"}
+        assert parts["write"] > 0 and parts["commit"] > 0, parts
+    imported = next(f for f in data["figures"] if f["name"] == "import_documents")
+    floor = imported["extra"]["database floor, rows/s"]
+    assert floor and all(rate > 0 for rate in floor)
     assert data["machine"]["cores"] and data["machine"]["postgresql"]
     assert any(command.startswith("pgbench") for command in data["commands"])
 
