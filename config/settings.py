@@ -163,8 +163,13 @@ LOGOUT_REDIRECT_URL = "login"
 # reseller panel's navigation, the language menu) are rendered once per
 # process and kept here ({% cache … using="template_fragments" %}); a
 # deployment changes them, and restarts the processes.
+#
+# The default cache counts each API key's requests (api/auth.py). Local
+# memory is each process's own, right for one process; several server
+# processes share a limit only through a cache they share: CACHE_URL, e.g.
+# dbcache://api_cache (after manage.py createcachetable) or a Redis address.
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "default": env.cache_url("CACHE_URL", default="locmemcache://"),
     "template_fragments": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "template-fragments",

@@ -142,6 +142,7 @@ PRODUCTION = {
     "SECURE_SSL_REDIRECT": "true",
     "SECURE_HSTS_SECONDS": "31536000",
     "SECURE_PROXY_SSL_HEADER": "true",
+    "CACHE_URL": "dbcache://api_cache",
 }
 
 
@@ -186,6 +187,7 @@ def test_the_development_defaults_fail_the_deploy_check():
 
     warnings = set(re.findall(r"\((\w+\.\w+)\)", result.stderr))
     assert {"security.W004", "security.W008", "security.W018"} <= warnings
+    assert "api.W001" in warnings  # each process would count API requests
 
 
 def settings_from_environment(monkeypatch, **environment: str) -> dict:
