@@ -34,7 +34,7 @@ SHARED = {
 )
 def test_cache_url_chooses_the_default_cache(monkeypatch, url, backend, location):
     environment = {"CACHE_URL": url} if url else {}
-    monkeypatch.delenv("CACHE_URL", raising=False)
+    # settings_from_environment clears CACHE_URL first (one of PRODUCTION's).
     caches = settings_from_environment(monkeypatch, **environment)["CACHES"]
     assert caches["default"]["BACKEND"] == backend
     assert caches["default"]["LOCATION"] == location
