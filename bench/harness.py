@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -220,6 +221,8 @@ class Harness:
         self.figures: list[Figure] = []
         self.run_id = f"{int(time.time()) % 1_000_000}"
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-"))
+        # What the last pgbench run cost the machine (:meth:`pgbench`).
+        self.pgbench_cpu: dict = {}
 
     # --- plumbing ------------------------------------------------------------
 
@@ -402,12 +405,25 @@ class Harness:
         )
 
     def pgbench(self, clients: int, script: str | None = None) -> float:
-        """Return the transactions per second pgbench reaches."""
+        """Return the transactions per second pgbench reaches.
+
+        What the run cost the machine is kept in ``self.pgbench_cpu`` (see
+        :class:`CpuMeter`), pgbench itself as the client.
+        """
         argv = ["pgbench", "-n", "-c", str(clients), "-j", str(clients)]
         argv += ["-T", str(max(1, round(self.size.seconds)))]
         if script:
             argv += ["-f", str(ROOT / "bench" / script)]
+        meter = CpuMeter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         done = self.run(argv, env=self.pg_env())
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        client = sum(
+            getattr(after, name) - getattr(before, name)
+            for name in ("ru_utime", "ru_stime")
+        )
+        count = re.search(r"transactions actually processed: (\d+)", done.stdout)
+        self.pgbench_cpu = meter.stop(client, int(count.group(1)))
         match = re.search(r"tps = ([\d.]+)", done.stdout)
         return float(match.group(1))
 
@@ -419,7 +435,9 @@ class Harness:
 
         connections.close_all()
         ctx = multiprocessing.get_context("fork")
-        barrier = ctx.Barrier(len(shares))
+        # The workers and this process: the machine's CPU is read from the
+        # moment all of them are ready.
+        barrier = ctx.Barrier(len(shares) + 1)
         queue = ctx.Queue()
         procs = [
             ctx.Process(
@@ -429,6 +447,11 @@ class Harness:
         ]
         for proc in procs:
             proc.start()
+        try:
+            barrier.wait(timeout=300)
+        except threading.BrokenBarrierError:
+            pass  # a worker failed: its result says why
+        meter = CpuMeter()
         results = [queue.get(timeout=seconds + 600) for _ in procs]
         for proc in procs:
             proc.join()
@@ -444,6 +467,7 @@ class Harness:
             "latency_ms": statistics.median(latencies) if latencies else None,
             "exhausted": any(r["exhausted"] for r in results),
             "parts": [p for r in results for p in r.get("parts", [])],
+            "cpu": meter.stop(sum(r["cpu"] for r in results), done),
         }
 
     def spread_shares(self, count: int) -> list[list]:
@@ -508,6 +532,7 @@ class Harness:
             latency.reference.append(1000 / tps)
             result = self.workers("pay", self.spread_shares(1), size.seconds)
             one.product.append(result["per_second"])
+            _note_cpu(one, result["cpu"], self.pgbench_cpu)
             if result["latency_ms"] is not None:
                 latency.product.append(result["latency_ms"])
             else:
@@ -519,11 +544,13 @@ class Harness:
             spread.reference.append(self.pgbench(size.workers))
             result = self.workers("pay", self.spread_shares(size.workers), size.seconds)
             spread.product.append(result["per_second"])
+            _note_cpu(spread, result["cpu"], self.pgbench_cpu)
             _note_exhausted(spread, result)
 
             hot.reference.append(
                 self.pgbench(size.workers, "pgbench_lock_update_insert.sql")
             )
+            hot_reference_cpu = self.pgbench_cpu
             invoices = self.open_invoices([self.hot.pk])[self.hot.pk]
             shares = [
                 [(self.hot.pk, pk) for pk in invoices[n :: size.workers]]
@@ -531,6 +558,7 @@ class Harness:
             ]
             result = self.workers("pay", shares, size.seconds)
             hot.product.append(result["per_second"])
+            _note_cpu(hot, result["cpu"], hot_reference_cpu)
             _note_exhausted(hot, result)
         self.figures += [one, latency, spread, hot]
 
@@ -603,9 +631,11 @@ class Harness:
             ]
             result = self.workers("link", shares, size.seconds)
             link.product.append(result["per_second"])
+            _note_cpu(link, result["cpu"], self.pgbench_cpu)
             shares = [[(r.pk, f"{self.run_id}-{rep}")] for r in self.prepaid]
             result = self.workers("post", shares, size.seconds)
             post.product.append(result["per_second"])
+            _note_cpu(post, result["cpu"], self.pgbench_cpu)
         self.figures += [link, post]
 
     def figure_import(self) -> None:
@@ -1072,7 +1102,7 @@ def _worker(action, share, seconds, barrier, queue, number) -> None:
     from config.startup import settle_startup_objects
 
     connections.close_all()  # never share the parent's connection
-    result = {"done": 0, "elapsed": 0.0, "latencies": [], "error": ""}
+    result = {"done": 0, "elapsed": 0.0, "cpu": 0.0, "latencies": [], "error": ""}
     try:
         step = ACTIONS[action](share, number)
         step(None)  # connect and warm up outside the measured window
@@ -1081,7 +1111,7 @@ def _worker(action, share, seconds, barrier, queue, number) -> None:
         # collector's full passes.
         settle_startup_objects()
         barrier.wait(timeout=120)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         deadline = start + seconds
         exhausted = True
         for item in share:
@@ -1095,6 +1125,7 @@ def _worker(action, share, seconds, barrier, queue, number) -> None:
                 result.setdefault("parts", []).append(parts)
             result["done"] += 1
         result["elapsed"] = time.perf_counter() - start
+        result["cpu"] = time.process_time() - cpu
         result["exhausted"] = exhausted and result["done"] > 0
     except Exception as exc:  # reported to the parent, which stops the run
         result["error"] = f"{type(exc).__name__}: {exc}"
@@ -1380,6 +1411,47 @@ def _other_columns(given: str) -> dict:
         for field in Document._meta.concrete_fields
         if field.column not in named and not field.null and not field.primary_key
     }
+
+
+class CpuMeter:
+    """What a run cost the machine: its client's CPU and everything else's.
+
+    Started when the run starts; :meth:`stop` is given the client's own CPU
+    seconds (the workers', or pgbench's) and the operations done, and reads
+    the machine's busy time from ``/proc/stat`` (user, nice, system, irq and
+    softirq; idle, I/O wait and time stolen by the hypervisor left out).
+    What is not the client's is the database server's, give or take the
+    little else running: both sides of a figure share the machine, so a
+    client that costs more leaves the server less.
+    """
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.busy = _machine_busy_seconds()
+
+    def stop(self, client_seconds: float, operations: int) -> dict:
+        elapsed = time.perf_counter() - self.started
+        machine = _machine_busy_seconds() - self.busy
+        per = 1000 / operations if operations else 0.0
+        return {
+            "client ms/operation": round(client_seconds * per, 3),
+            "machine ms/operation": round(machine * per, 3),
+            "client cores": round(client_seconds / elapsed, 2) if elapsed else 0.0,
+            "machine cores": round(machine / elapsed, 2) if elapsed else 0.0,
+        }
+
+
+def _machine_busy_seconds() -> float:
+    """Return the CPU time the machine has spent busy since it started."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = map(int, fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def _note_cpu(figure: Figure, product: dict, reference: dict) -> None:
+    """Keep what one repetition of the product and of its reference cost."""
+    figure.extra.setdefault("CPU, product", []).append(product)
+    figure.extra.setdefault("CPU, reference", []).append(reference)
 
 
 def _note_exhausted(figure: Figure, result: dict) -> None:

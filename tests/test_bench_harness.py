@@ -111,6 +111,14 @@ def test_quick_mode_measures_every_figure_beside_its_reference(
         for cpu in http["extra"][f"CPU, {run}"]:
             assert cpu["gunicorn ms/request"] > 0, cpu
             assert cpu["locust ms/request"] > 0, cpu
+    # The figures of worker processes against pgbench say what each side
+    # cost the machine, the client's share and the whole.
+    for name in ("pay_1p_spread", "pay_4p_spread", "pay_4p_one_reseller", "link_4p"):
+        figure = next(f for f in data["figures"] if f["name"] == name)
+        for side in ("product", "reference"):
+            (cpu,) = figure["extra"][f"CPU, {side}"]
+            assert 0 < cpu["client ms/operation"] <= cpu["machine ms/operation"], cpu
+            assert 0 < cpu["client cores"] <= cpu["machine cores"], cpu
     # The 1,000-document payment says where its time went, the import how
     # fast the database alone posts the same rows.
     big = next(f for f in data["figures"] if f["name"] == "pay_1000_documents")
