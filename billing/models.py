@@ -1074,14 +1074,21 @@ class BankLineEvent(models.Model):
     source = models.CharField(max_length=20, choices=Source.choices)
     reason = models.TextField(blank=True)
     detail = models.CharField(max_length=500, blank=True)
-    # A staff action's key: a replayed form post finds the first result.
+    # A staff action's key: a replayed form post finds the first result. It
+    # is unique in its marketplace, where the replay looks for it.
     idempotency_key = models.CharField(  # noqa: DJ001
-        max_length=64, null=True, blank=True, unique=True
+        max_length=64, null=True, blank=True
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["marketplace", "idempotency_key"],
+                name="bank_line_event_key_per_marketplace",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.line_id} {self.action}"

@@ -208,14 +208,18 @@ def _import_one(
     account = compact_account(statement.account)
     marketplace = bank_account.marketplace
     with transaction.atomic():
-        MarketplaceBankAccount.objects.select_for_update().get(pk=bank_account.pk)
+        MarketplaceBankAccount.objects.select_for_update().get(
+            pk=bank_account.pk, marketplace=marketplace
+        )
         keyed = _keyed_lines(statement, account)
         known: set[str] = set()
         keys = [key for key, _line in keyed]
         for start in range(0, len(keys), CHUNK):
             known.update(
                 BankLine.objects.filter(
-                    account=account, entry_reference__in=keys[start : start + CHUNK]
+                    marketplace=marketplace,
+                    account=account,
+                    entry_reference__in=keys[start : start + CHUNK],
                 ).values_list("entry_reference", flat=True)
             )
         new = [(key, line) for key, line in keyed if key not in known]
@@ -379,13 +383,14 @@ def _apply(
         if line.currency != resellers[decision.reseller_id].currency:
             raise WrongCurrency()
     wanted = {pk for _line, decision in items for pk in decision.operation_ids}
+    locked = sorted(resellers)
     operations = {
         op.pk: op
         for op in Operation.objects.filter(
-            pk__in=wanted, kind=Operation.Kind.PAYMENT
+            reseller_id__in=locked, pk__in=wanted, kind=Operation.Kind.PAYMENT
         ).select_related("payment")
     }
-    selected = _selected_documents(operations)
+    selected = _selected_documents(operations, locked)
     groups: list[list[tuple[Operation, list[int]]]] = []
     created: list[tuple[Operation, list[int]]] = []
     for _line, decision in items:
@@ -415,7 +420,9 @@ def _apply(
         else:
             groups.append([(op, selected.get(op.pk, [])) for op in found])
     _create_holders(created)
-    debits = _open_debits({pk for group in groups for _op, ids in group for pk in ids})
+    debits = _open_debits(
+        {pk for group in groups for _op, ids in group for pk in ids}, locked
+    )
     payments = Document.objects.bulk_create(
         Document(
             reseller_id=decision.reseller_id,
@@ -546,12 +553,16 @@ def _apply(
             auto_apply(reseller=resellers[reseller_id], actor=actor, source=Source.BANK)
 
 
-def _selected_documents(operations: dict[int, Operation]) -> dict[int, list[int]]:
+def _selected_documents(
+    operations: dict[int, Operation], resellers: Sequence[int]
+) -> dict[int, list[int]]:
     """Return the documents each payment operation selected, in their order."""
     selected: dict[int, list[int]] = {}
-    rows = PaymentDocument.objects.filter(payment_id__in=list(operations)).order_by(
-        "payment_id", "position"
-    )
+    if not operations:
+        return selected
+    rows = PaymentDocument.objects.filter(
+        reseller_id__in=resellers, payment_id__in=list(operations)
+    ).order_by("payment_id", "position")
     for payment_id, document_id in rows.values_list("payment_id", "document_id"):
         selected.setdefault(payment_id, []).append(document_id)
     return selected
@@ -682,8 +693,9 @@ def _store_applied_lines(
                 cursor.execute(sql, params)
 
 
-def _open_debits(ids: set[int]) -> dict[int, Document]:
-    """Return the open invoices and debit memos among ``ids``, by id."""
+def _open_debits(ids: set[int], resellers: Sequence[int]) -> dict[int, Document]:
+    """Return the open invoices and debit memos among ``ids`` of the locked
+    ``resellers``, by id."""
     found: dict[int, Document] = {}
     ordered = sorted(ids)
     for start in range(0, len(ordered), CHUNK):
@@ -691,6 +703,7 @@ def _open_debits(ids: set[int]) -> dict[int, Document]:
             (doc.pk, doc)
             for doc in Document.objects.filter(
                 HAS_OPEN_AMOUNT,
+                reseller_id__in=resellers,
                 pk__in=ordered[start : start + CHUNK],
                 kind__in=DEBIT_KINDS,
             )
@@ -698,9 +711,21 @@ def _open_debits(ids: set[int]) -> dict[int, Document]:
     return found
 
 
-def _replayed(key: str) -> BankLine | None:
-    event = BankLineEvent.objects.filter(idempotency_key=key).first()
-    return BankLine.objects.get(pk=event.line_id) if event else None
+def _replayed(key: str, marketplace_id: int) -> BankLine | None:
+    """Return the line an action under ``key`` handled in the marketplace."""
+    event = BankLineEvent.objects.filter(
+        marketplace_id=marketplace_id, idempotency_key=key
+    ).first()
+    if event is None:
+        return None
+    return BankLine.objects.get(pk=event.line_id, marketplace_id=marketplace_id)
+
+
+def _locked_line(line: BankLine) -> BankLine:
+    """Lock and return the line as stored, found within its marketplace."""
+    return BankLine.objects.select_for_update().get(
+        pk=line.pk, marketplace_id=line.marketplace_id
+    )
 
 
 def assign_bank_line(
@@ -721,12 +746,13 @@ def assign_bank_line(
     actor = user_or_none(actor)
     with transaction.atomic(durable=True):
         locked = lock_reseller(reseller.pk)
-        replay = _replayed(key)
-        if replay is not None:
-            return replay
-        line = BankLine.objects.select_for_update().get(pk=line.pk)
+        # A line never changes marketplace: the one it was read with holds.
         if locked.marketplace_id != line.marketplace_id:
             raise WrongMarketplace()
+        replay = _replayed(key, locked.marketplace_id)
+        if replay is not None:
+            return replay
+        line = _locked_line(line)
         if line.state != BankLine.State.QUEUED:
             raise BankLineNotQueued()
         ids = _clean_ids(document_ids)
@@ -761,8 +787,8 @@ def return_bank_line(
     key = clean_idempotency_key(idempotency_key, required=True)
     actor = user_or_none(actor)
     with transaction.atomic(durable=True):
-        line = BankLine.objects.select_for_update().get(pk=line.pk)
-        replay = _replayed(key)
+        line = _locked_line(line)
+        replay = _replayed(key, line.marketplace_id)
         if replay is not None:
             return replay
         if line.state != BankLine.State.QUEUED:
@@ -771,7 +797,12 @@ def return_bank_line(
         line.handled_by = actor
         line.handled_reason = reason
         line.handled_at = timezone.now()
-        line.save(update_fields=["state", "handled_by", "handled_reason", "handled_at"])
+        BankLine.objects.filter(pk=line.pk, marketplace_id=line.marketplace_id).update(
+            state=line.state,
+            handled_by=actor,
+            handled_reason=reason,
+            handled_at=line.handled_at,
+        )
         BankLineEvent.objects.create(
             line=line,
             marketplace_id=line.marketplace_id,

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from billing.exceptions import DocumentNotFound, NotHoldable
 from billing.locking import lock_reseller
-from billing.models import DEBIT_KINDS, AuditEvent, Document, Source
+from billing.models import DEBIT_KINDS, AuditEvent, Document, Reseller, Source
 from billing.services.ledger_steps import (
     Actor,
     auto_apply,
@@ -44,7 +44,7 @@ def hold_document(
         document.held_at = timezone.now()
         document.held_by = actor
         document.hold_reason = reason
-        document.save(update_fields=["held_at", "held_by", "hold_reason"])
+        _store_hold(reseller, document)
         record_audit_event(
             reseller=reseller,
             action=AuditEvent.Action.DOCUMENT_HELD,
@@ -76,7 +76,7 @@ def release_hold(
         document.held_at = None
         document.held_by = None
         document.hold_reason = ""
-        document.save(update_fields=["held_at", "held_by", "hold_reason"])
+        _store_hold(reseller, document)
         record_audit_event(
             reseller=reseller,
             action=AuditEvent.Action.HOLD_RELEASED,
@@ -92,6 +92,15 @@ def release_hold(
                 reseller=reseller, actor=actor, source=source, documents=[document]
             )
     return document
+
+
+def _store_hold(reseller: Reseller, document: Document) -> None:
+    """Write the document's hold as it now is, on the locked reseller only."""
+    Document.objects.filter(pk=document.pk, reseller=reseller).update(
+        held_at=document.held_at,
+        held_by=document.held_by,
+        hold_reason=document.hold_reason,
+    )
 
 
 def _locked(reseller_id: int, document_id: int) -> Document:

@@ -351,6 +351,33 @@ def test_agent_cannot_assign_to_another_marketplace_or_currency(queued, staff_us
     assert fresh(queued).state == BankLine.State.QUEUED
 
 
+def test_a_key_used_in_one_marketplace_is_new_in_another(queued, staff_user):
+    """A replay is looked up in the line's marketplace: the same key handles a
+    line of another marketplace instead of answering with the first one."""
+    return_bank_line(
+        line=queued, reason="Not our customer", actor=staff_user, idempotency_key="k1"
+    )
+    us_line = bank.queued_line(bank.us_marketplace(), ref="US-1")
+    returned = return_bank_line(
+        line=us_line, reason="Unknown payer", actor=staff_user, idempotency_key="k1"
+    )
+    assert returned.pk == us_line.pk
+    assert fresh(us_line).state == BankLine.State.RETURNED
+    acme = bank.reseller(us_line.marketplace, "Acme")
+    invoice = factories.post(acme, "invoice", "150.00")
+    other = bank.queued_line(us_line.marketplace, ref="US-2")
+    assigned = assign_bank_line(
+        line=other,
+        reseller=acme,
+        document_ids=[invoice.pk],
+        reason="Remittance advice",
+        actor=staff_user,
+        idempotency_key="r1",
+    )
+    assert assigned.pk == other.pk and fresh(invoice).open_amount == 0
+    assert BankLineEvent.objects.filter(idempotency_key="k1").count() == 2
+
+
 def test_agent_returns_a_line_to_the_payer(queued, staff_user):
     return_bank_line(
         line=queued, reason="Not our customer", actor=staff_user, idempotency_key="r1"

@@ -9,7 +9,8 @@ check every statement with :func:`scope_problems`:
 
 - the transaction's first statement locks one reseller row
   (``"billing_reseller"."id" = N``, ``FOR UPDATE`` on PostgreSQL);
-- an ``INSERT`` into a ledger table gives ``reseller_id`` = N in every row;
+- an ``INSERT`` into a ledger table gives ``reseller_id`` = N in every row
+  (as ``VALUES``, ``SELECT`` or PostgreSQL's bulk ``UNNEST`` of arrays);
 - in any other statement, each ledger table it names is restricted by
   ``<table>."reseller_id" = N`` (the reseller table by ``"id" = N``), or is
   joined by an equality to a table so restricted;
@@ -18,6 +19,13 @@ check every statement with :func:`scope_problems`:
   the marketplace (a constraint across resellers; BENCHMARKS.md says how it
   maps onto a sharded database), and it may only read.
 
+Two writes span several resellers, all or nothing: a document import locks
+every account its rows belong to, a bank statement every reseller its lines
+pay; each statement then stays on the locked resellers (``IN (…)`` of them
+at most). A statement's lines are matched first, by reads restricted to its
+marketplace. The bank tables belong to a marketplace: their statements must
+be restricted by ``marketplace_id``.
+
 Statements outside the transaction (the import resolving which reseller a
 row belongs to) must be reads.
 """
@@ -25,6 +33,7 @@ row belongs to) must be reads.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date
@@ -44,7 +53,9 @@ from billing.exceptions import GatewayUnavailable
 from billing.gateways import SandboxGateway
 from billing.locking import lock_reseller
 from billing.models import Allocation, Document, Operation
+from billing.services.cash_application import assign_bank_line, return_bank_line
 from tests import factories
+from tests.billing import bank
 
 # Rows of one reseller: distributed by reseller_id, co-located.
 LEDGER_TABLES = {
@@ -90,8 +101,11 @@ NOT_ALIAS = {
     "HAVING", "UNION", "OFFSET", "USING",
 }  # fmt: skip
 EQUALS_JOIN = re.compile(r'("?\w+"?)\."\w+"\s*=\s*\(?("?\w+"?)\."\w+"')
-RESELLER_VALUE = re.compile(r'"reseller_id"\s*(?:=|IN\s*\()\s*\'?(\d+)')
-ROOT_VALUE = re.compile(r'"billing_reseller"\."id"\s*(?:=|IN\s*\()\s*\'?(\d+)')
+# A reseller id given as ``= 7`` or as a list, ``IN (7, 8)`` (a subquery's
+# ``IN (SELECT …`` names no id).
+IDS = r"\s*(?:=\s*'?(\d+)|IN\s*\(([\d\s,']+)\))"
+RESELLER_VALUE = re.compile(r'"reseller_id"' + IDS)
+ROOT_VALUE = re.compile(r'"billing_reseller"\."id"' + IDS)
 NUMBER_MATCH = re.compile(r'"billing_document"\."number"(::text)?\s*(=|LIKE)')
 SAVEPOINT = re.compile(r"^\s*(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO)", re.I)
 
@@ -102,13 +116,20 @@ class Statement:
     in_transaction: bool
 
 
-def scope_problems(statement: str, reseller_id: int, marketplace_id: int) -> str:
-    """Return why ``statement`` could reach past reseller ``reseller_id`` ("")."""
+def scope_problems(
+    statement: str, reseller_id: int | Collection[int], marketplace_id: int
+) -> str:
+    """Return why ``statement`` could reach past reseller ``reseller_id`` ("").
+
+    ``reseller_id`` may be several resellers, all locked by the transaction
+    (a bank statement pays several): each statement must then stay on them.
+    """
+    allowed = _allowed(reseller_id)
     if statement.lstrip().upper().startswith("WITH"):
         # Each part of a WITH (its named queries and the main statement) must
         # be restricted on its own.
         for part in _with_parts(statement):
-            problem = scope_problems(part, reseller_id, marketplace_id)
+            problem = scope_problems(part, allowed, marketplace_id)
             if problem:
                 return problem
         return ""
@@ -122,24 +143,33 @@ def scope_problems(statement: str, reseller_id: int, marketplace_id: int) -> str
         return ""
     if set(ledger.values()) <= MARKETPLACE_TABLES:
         return _marketplace_problems(statement, marketplace_id)
-    mentioned = set(RESELLER_VALUE.findall(statement))
-    mentioned |= set(ROOT_VALUE.findall(statement))
-    if mentioned - {str(reseller_id)}:
-        return f"names other resellers: {sorted(mentioned - {str(reseller_id)})}"
+    mentioned = set()
+    for found in (*RESELLER_VALUE.findall(statement), *ROOT_VALUE.findall(statement)):
+        mentioned |= _ids(found)
+    if mentioned - allowed:
+        return f"names other resellers: {sorted(mentioned - allowed)}"
     if re.search(r"\sOR\s", _outside_strings(statement)):
         return "an OR could widen the restriction"
     if statement.lstrip().upper().startswith("INSERT"):
         source = _inserted_from(statement)
-        return _insert_problems(statement, reseller_id) or (
-            source and scope_problems(source, reseller_id, marketplace_id)
+        return _insert_problems(statement, allowed) or (
+            source and scope_problems(source, allowed, marketplace_id)
         )
     if _is_number_check(statement, ledger, marketplace_id):
         return ""
     restricted = {
         alias
         for alias, table in ledger.items()
-        if _restricts(statement, alias, table, reseller_id)
+        if _restricts(statement, alias, table, allowed)
     }
+    loose = _loose(statement, ledger, restricted)
+    return f"not restricted to the reseller: {loose}" if loose else ""
+
+
+def _loose(statement: str, ledger: dict, restricted: set[str]) -> list[str]:
+    """Return the tables neither restricted nor joined by an equality to a
+    table that is (the joins followed as far as they go)."""
+    restricted = set(restricted)
     joins = EQUALS_JOIN.findall(_outside_strings(statement))
     grew = True
     while grew:
@@ -149,8 +179,45 @@ def scope_problems(statement: str, reseller_id: int, marketplace_id: int) -> str
                 if a in restricted and b in ledger and b not in restricted:
                     restricted.add(b)
                     grew = True
-    loose = sorted(ledger[a] for a in ledger if a not in restricted)
-    return f"not restricted to the reseller: {loose}" if loose else ""
+    return sorted(ledger[a] for a in ledger if a not in restricted)
+
+
+# Tables a read across a marketplace's resellers is restricted on directly.
+MARKETPLACE_COLUMN = {RESELLER_TABLE, "billing_document"} | MARKETPLACE_TABLES
+
+
+def marketplace_read_problems(statement: str, marketplace_id: int) -> str:
+    """Return why ``statement`` is not a read within one marketplace ("").
+
+    Matching a bank statement's lines reads the marketplace's open payments,
+    documents and known payer accounts across its resellers: each table it
+    names must be restricted by ``marketplace_id`` = the marketplace, or be
+    joined by an equality to a table that is.
+    """
+    if not statement.lstrip().upper().startswith("SELECT"):
+        return "a write before the resellers it pays are locked"
+    refs = _table_refs(statement)
+    ledger = {alias: table for alias, table in refs if table not in NOT_LEDGER_TABLES}
+    unknown = set(ledger.values()) - LEDGER_TABLES - {RESELLER_TABLE}
+    unknown -= MARKETPLACE_TABLES
+    if unknown:
+        return f"names tables not classified as ledger or reference: {unknown}"
+    if re.search(r"\sOR\s", _outside_strings(statement)):
+        return "an OR could widen the restriction"
+    ids = {m for m in re.findall(r'"marketplace_id"\s*=\s*(\d+)', statement)}
+    if ids - {str(marketplace_id)}:
+        return f"names other marketplaces: {sorted(ids - {str(marketplace_id)})}"
+    restricted = {
+        alias
+        for alias, table in ledger.items()
+        if table in MARKETPLACE_COLUMN
+        and re.search(
+            re.escape(alias) + rf'\."marketplace_id"\s*=\s*{marketplace_id}\b',
+            statement,
+        )
+    }
+    loose = _loose(statement, ledger, restricted)
+    return f"not restricted to the marketplace: {loose}" if loose else ""
 
 
 WITH_NAME = re.compile(r'\s*(?:WITH\s+|,\s*)("?\w+"?)\s+AS\s*\(', re.I)
@@ -194,7 +261,7 @@ def _marketplace_problems(statement: str, marketplace_id: int) -> str:
     if re.search(pattern, statement) is None or re.search(
         r"\sOR\s", _outside_strings(statement)
     ):
-        return "numbering not restricted to the reseller's marketplace"
+        return "not restricted to the reseller's marketplace"
     return ""
 
 
@@ -207,10 +274,21 @@ def _table_refs(statement: str) -> list[tuple[str, str]]:
     return refs
 
 
-def _restricts(statement: str, alias: str, table: str, reseller_id: int) -> bool:
+def _allowed(reseller_id: int | Collection[int]) -> set[str]:
+    ids = [reseller_id] if isinstance(reseller_id, int) else reseller_id
+    return {str(pk) for pk in ids}
+
+
+def _ids(found: tuple[str, str]) -> set[str]:
+    """Return the ids of one ``= N`` or ``IN (…)`` match."""
+    single, listed = found
+    return {single} if single else {v.strip(" '") for v in listed.split(",")}
+
+
+def _restricts(statement: str, alias: str, table: str, allowed: set[str]) -> bool:
     column = '"id"' if table == RESELLER_TABLE else '"reseller_id"'
-    pattern = rf"{re.escape(alias)}\.{column}\s*(?:=|IN\s*\()\s*'?{reseller_id}\b"
-    return re.search(pattern, statement) is not None
+    pattern = re.compile(re.escape(alias) + r"\." + column + IDS)
+    return any(_ids(found) <= allowed for found in pattern.findall(statement))
 
 
 def _is_number_check(statement: str, ledger: dict, marketplace_id: int) -> bool:
@@ -230,7 +308,9 @@ INSERT = re.compile(
 )
 
 
-def _insert_problems(statement: str, owner: int, key: str = "reseller_id") -> str:
+def _insert_problems(
+    statement: str, owners: set[str] | int, key: str = "reseller_id"
+) -> str:
     match = INSERT.match(statement)
     if match is None:
         return "an INSERT without a column list and VALUES or SELECT"
@@ -240,14 +320,49 @@ def _insert_problems(statement: str, owner: int, key: str = "reseller_id") -> st
     if key not in names:
         return f"INSERT INTO {table} without {key}"
     position = names.index(key)
+    owners = _allowed(owners)
+    columns = _unnested(rest) if verb == "SELECT" else None
+    if columns is not None:
+        # PostgreSQL's bulk insert: one array per column, unnested.
+        readable = len(columns) == len(names)
+        array = ARRAY_TEXT.match(columns[position]) if readable else None
+        if array is None:
+            return "an INSERT whose columns cannot be read"
+        found = set(array.group(1).split(","))
+        return f"INSERT INTO {table} with {key} in {found}" if found - owners else ""
     rows = _value_rows(rest) if verb == "VALUES" else [_select_list(rest)]
     if not rows:
         return "an INSERT whose rows cannot be read"
     for row in rows:
         value = re.sub(r"::\w+$", "", row[position].strip()).strip("'")
-        if value != str(owner):
+        if value not in owners:
             return f"INSERT INTO {table} with {key} = {row[position]}"
     return ""
+
+
+UNNEST = re.compile(r"\s*\*\s+FROM\s+UNNEST\s*\(", re.I)
+# An array of integers as PostgreSQL's bulk insert writes it: ('{1,2}'::int2[]).
+ARRAY_TEXT = re.compile(r"^\(*'\{([\d,]+)\}'")
+
+
+def _unnested(text: str) -> list[str] | None:
+    """Split ``* FROM UNNEST(('{1,2}'::int2[])::bigint[], …)`` into its
+    arguments, one array per column; ``None`` when the rows come from
+    elsewhere."""
+    match = UNNEST.match(text)
+    if match is None:
+        return None
+    arguments, current = [], ""
+    for _index, char, depth, literal in _characters(text[match.end() :]):
+        if not literal and depth < 0:
+            break  # UNNEST's closing bracket
+        if not literal and depth == 0 and char == ",":
+            arguments.append(current.strip())
+            current = ""
+            continue
+        current += char
+    arguments.append(current.strip())
+    return arguments
 
 
 def _inserted_from(statement: str) -> str:
@@ -363,20 +478,38 @@ class Capture:
         return [group for group in groups if any(map(_names_ledger, group))]
 
 
-def assert_scoped_to(capture: Capture, reseller) -> None:
-    """Assert every transaction locked ``reseller`` first and stayed on it."""
+def assert_on_marketplace(capture: Capture, marketplace) -> None:
+    """Assert every transaction stayed on the marketplace's bank tables."""
+    transactions = capture.transactions()
+    assert transactions, "the service ran no transaction"
+    problems = [
+        f"{why}:\n  {sql}"
+        for statements in transactions
+        for sql in statements
+        if (why := scope_problems(sql, set(), marketplace.pk))
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def assert_scoped_to(capture: Capture, reseller, *others) -> None:
+    """Assert every transaction locked ``reseller`` first and stayed on it.
+
+    With ``others`` (resellers of the same marketplace), a transaction locks
+    all of them first, in id order, and stays on them.
+    """
+    ids = sorted(r.pk for r in (reseller, *others))
     transactions = capture.transactions()
     assert transactions, "the service ran no transaction"
     for statements in transactions:
-        lock = statements[0]
-        assert re.search(r'FROM "billing_reseller"', lock), lock
-        assert re.search(rf'"billing_reseller"\."id" = {reseller.pk}\b', lock), lock
-        if connection.vendor == "postgresql":
-            assert "FOR UPDATE" in lock, lock
+        for lock, pk in zip(statements, ids, strict=False):
+            assert re.search(r'FROM "billing_reseller"', lock), lock
+            assert re.search(rf'"billing_reseller"\."id" = {pk}\b', lock), lock
+            if connection.vendor == "postgresql":
+                assert "FOR UPDATE" in lock, lock
         problems = [
             f"{why}:\n  {sql}"
             for sql in statements
-            if (why := scope_problems(sql, reseller.pk, reseller.marketplace_id))
+            if (why := scope_problems(sql, ids, reseller.marketplace_id))
         ]
         assert not problems, "\n".join(problems)
     outside = [s.sql for s in capture.statements if not s.in_transaction]
@@ -407,6 +540,21 @@ def assert_scoped_to(capture: Capture, reseller) -> None:
             "OR",
         ),
         (
+            'SELECT * FROM "billing_document" WHERE '
+            '"billing_document"."reseller_id" IN (7)',
+            "",
+        ),
+        (
+            'SELECT * FROM "billing_document" WHERE '
+            '"billing_document"."reseller_id" IN (7, 8)',
+            "other resellers",
+        ),
+        (
+            'SELECT * FROM "billing_document" WHERE "billing_document"."id" = 3 '
+            'AND "billing_document"."reseller_id" IN (SELECT 7)',
+            "not restricted",
+        ),
+        (
             'SELECT * FROM "billing_allocation" INNER JOIN "billing_document" ON '
             '("billing_allocation"."credit_id" = "billing_document"."id") WHERE '
             '"billing_allocation"."reseller_id" = 7',
@@ -431,6 +579,21 @@ def assert_scoped_to(capture: Capture, reseller) -> None:
             'INSERT INTO "billing_auditevent" ("reseller_id", "summary") VALUES '
             "(7, 'x'), (8, 'y')",
             "reseller_id = 8",
+        ),
+        (
+            'INSERT INTO "billing_auditevent" ("summary", "reseller_id") SELECT * '
+            "FROM UNNEST(('{\"a, (b\",c}')::varchar[], ('{7,7}'::int2[])::bigint[])",
+            "",
+        ),
+        (
+            'INSERT INTO "billing_auditevent" ("summary", "reseller_id") SELECT * '
+            "FROM UNNEST(('{a,c}')::varchar[], ('{7,8}'::int2[])::bigint[])",
+            "reseller_id in",
+        ),
+        (
+            'INSERT INTO "billing_auditevent" ("summary", "reseller_id") SELECT * '
+            "FROM UNNEST(('{a,c}')::varchar[], (SELECT array_agg(id) FROM x))",
+            "cannot be read",
         ),
         (
             'INSERT INTO "billing_document" ("reseller_id", "number") SELECT 7, '
@@ -685,6 +848,41 @@ def test_importing_beside_repeats_and_the_ledger_stays_on_its_reseller(
     assert_scoped_to(capture, term)
 
 
+def test_importing_documents_of_two_resellers_stays_on_them(
+    term, other, tmp_path: Path
+):
+    """An import posts every row or none: one transaction locks all the
+    accounts its rows belong to, and each statement stays on them."""
+    bystander = factories.ResellerFactory(marketplace=term.marketplace)
+    row = (
+        "{market},{reseller},invoice,{number},2026-01-01,2026-01-31,12.50,"
+        "{currency},upstream\n"
+    )
+    path = tmp_path / "documents.csv"
+    path.write_text(
+        "marketplace,reseller,kind,number,issue_date,due_date,total,currency,"
+        "description\n"
+        + "".join(
+            row.format(
+                market=term.marketplace.code,
+                reseller=reseller.pk,
+                number=f"UP-{n}",
+                currency=reseller.currency,
+            )
+            for n, reseller in enumerate((term, other, term))
+        )
+    )
+    with Capture() as capture:
+        call_command(
+            "import_documents", str(path), stdout=StringIO(), stderr=StringIO()
+        )
+    assert_scoped_to(capture, term, other)
+    assert term.documents.filter(number__startswith="UP-").count() == 2
+    # Held to the wrong pair, the same import is caught.
+    with pytest.raises(AssertionError):
+        assert_scoped_to(capture, term, bystander)
+
+
 def test_a_statement_past_the_reseller_is_caught(term, other):
     """The checker is not blind: reading another reseller's row is reported."""
     with Capture() as capture:
@@ -693,3 +891,113 @@ def test_a_statement_past_the_reseller_is_caught(term, other):
             list(Document.objects.filter(reseller=other))
     with pytest.raises(AssertionError, match="other resellers"):
         assert_scoped_to(capture, term)
+
+
+def test_holding_and_releasing_a_document_stay_on_the_reseller(
+    prepaid_reseller, staff_user
+):
+    factories.ResellerFactory(marketplace=prepaid_reseller.marketplace)
+    invoice = factories.post(prepaid_reseller, "invoice", "30.00")
+    factories.post(prepaid_reseller, "credit_memo", "10.00")
+    with Capture() as capture:
+        services.hold_document(document=invoice, reason="disputed", actor=staff_user)
+    assert_scoped_to(capture, prepaid_reseller)
+    with Capture() as capture:
+        services.release_hold(document=invoice, reason="settled", actor=staff_user)
+    # Released, the prepaid account's credit applies to it at once.
+    assert_scoped_to(capture, prepaid_reseller)
+    assert Document.objects.get(pk=invoice.pk).open_amount == Decimal("20.00")
+
+
+def test_assigning_a_bank_line_stays_on_the_reseller(term, other, staff_user):
+    invoice = factories.post(term, "invoice", "150.00")
+    queued = bank.queued_line(term.marketplace)
+    with Capture() as capture:
+        assign_bank_line(
+            line=queued,
+            reseller=term,
+            document_ids=[invoice.pk],
+            reason="payer's remittance advice",
+            actor=staff_user,
+            idempotency_key="assign-1",
+        )
+    assert_scoped_to(capture, term)
+    assert Document.objects.get(pk=invoice.pk).open_amount == 0
+
+
+def test_returning_a_bank_line_stays_on_its_marketplace(term, staff_user):
+    queued = bank.queued_line(term.marketplace)
+    with Capture() as capture:
+        return_bank_line(
+            line=queued,
+            reason="not our customer",
+            actor=staff_user,
+            idempotency_key="return-1",
+        )
+    assert_on_marketplace(capture, term.marketplace)
+    with Capture() as replay:
+        return_bank_line(
+            line=queued,
+            reason="not our customer",
+            actor=staff_user,
+            idempotency_key="return-1",
+        )
+    assert_on_marketplace(replay, term.marketplace)
+
+
+# The reseller lock (billing.locking.LOCK), with the reseller it locks.
+RESELLER_LOCK = re.compile(
+    r'^SELECT .* FROM "billing_reseller" INNER JOIN "billing_marketplace" .*'
+    r'WHERE "billing_reseller"\."id" = (\d+)',
+    re.S,
+)
+
+
+def test_importing_a_bank_statement_stays_on_the_resellers_it_pays(db):
+    """The one write spanning resellers: a statement pays several at once.
+
+    Its transaction locks the marketplace's bank account, matches the lines
+    by reads within the marketplace, locks the resellers it pays (in id
+    order), and from then on every statement stays on those resellers; on a
+    sharded database a transaction across their shards.
+    """
+    de = bank.de_marketplace()
+    cobalt = bank.reseller(de, "Cobalt Systems GmbH")
+    invoice = factories.post(cobalt, "invoice", "119.00", number="DE-INV-2026-0001")
+    bank.awaiting(cobalt, [invoice], 4711)
+    delta = bank.reseller(de, "Delta Tech AG")
+    bank.awaiting(delta, [factories.post(delta, "invoice", "500.00")], 4712)
+    nordlicht = bank.reseller(de, "Nordlicht IT")
+    factories.post(nordlicht, "invoice", "360.50", number="DE-INV-2026-0107")
+    factories.post(nordlicht, "invoice", "500.00", number="DE-INV-2026-0108")
+    bystander = bank.reseller(de, "Bystander")
+    factories.post(bystander, "invoice", "20.00")
+    paid = sorted(r.pk for r in (cobalt, delta, nordlicht))
+
+    with Capture() as capture:
+        result = bank.import_fixture("camt053_v02.xml")
+    assert result.applied == 3
+
+    (statements,) = capture.transactions()  # all or nothing: one transaction
+    locks = [
+        (n, int(match.group(1)))
+        for n, sql in enumerate(statements)
+        if (match := RESELLER_LOCK.match(sql))
+    ]
+    assert [pk for _n, pk in locks] == paid
+    first, last = locks[0][0], locks[-1][0]
+    assert last - first == len(paid) - 1, "the locks are taken together"
+    assert "billing_marketplacebankaccount" in statements[0]
+    problems = [
+        f"{why}:\n  {sql}"
+        for sql in statements[:first]
+        if (why := marketplace_read_problems(sql, de.pk))
+    ]
+    problems += [
+        f"{why}:\n  {sql}"
+        for sql in statements[last + 1 :]
+        if (why := scope_problems(sql, paid, de.pk))
+    ]
+    assert not problems, "\n".join(problems)
+    outside = [s.sql for s in capture.statements if not s.in_transaction]
+    assert all(sql.lstrip().upper().startswith("SELECT") for sql in outside)
