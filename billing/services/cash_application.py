@@ -101,6 +101,14 @@ class BankLineNotQueued(BillingError):
     message = _("This line is no longer in the unmatched queue.")
 
 
+class BankLineKeyReused(BillingError):
+    code = "line_key_reused"
+    message = _(
+        "This form was already used for another bank line. "
+        "Reload the page and try again."
+    )
+
+
 class WrongCurrency(BillingError):
     code = "wrong_currency"
     message = _("The line's currency is not the reseller's; it cannot be applied.")
@@ -711,14 +719,20 @@ def _open_debits(ids: set[int], resellers: Sequence[int]) -> dict[int, Document]
     return found
 
 
-def _replayed(key: str, marketplace_id: int) -> BankLine | None:
-    """Return the line an action under ``key`` handled in the marketplace."""
+def _replayed(key: str, line: BankLine, action: str) -> BankLine | None:
+    """Return ``line`` as stored if ``action`` was done to it under ``key``.
+
+    Keys are looked up in the line's marketplace; one used there for another
+    line or action is refused rather than answered with what it did.
+    """
     event = BankLineEvent.objects.filter(
-        marketplace_id=marketplace_id, idempotency_key=key
+        marketplace_id=line.marketplace_id, idempotency_key=key
     ).first()
     if event is None:
         return None
-    return BankLine.objects.get(pk=event.line_id, marketplace_id=marketplace_id)
+    if event.line_id != line.pk or event.action != action:
+        raise BankLineKeyReused()
+    return BankLine.objects.get(pk=line.pk, marketplace_id=line.marketplace_id)
 
 
 def _locked_line(line: BankLine) -> BankLine:
@@ -749,7 +763,7 @@ def assign_bank_line(
         # A line never changes marketplace: the one it was read with holds.
         if locked.marketplace_id != line.marketplace_id:
             raise WrongMarketplace()
-        replay = _replayed(key, locked.marketplace_id)
+        replay = _replayed(key, line, BankLineEvent.Action.ASSIGNED)
         if replay is not None:
             return replay
         line = _locked_line(line)
@@ -788,7 +802,7 @@ def return_bank_line(
     actor = user_or_none(actor)
     with transaction.atomic(durable=True):
         line = _locked_line(line)
-        replay = _replayed(key, line.marketplace_id)
+        replay = _replayed(key, line, BankLineEvent.Action.RETURNED)
         if replay is not None:
             return replay
         if line.state != BankLine.State.QUEUED:

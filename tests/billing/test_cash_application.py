@@ -19,6 +19,7 @@ from billing.models import (
 )
 from billing.references import creditor_reference
 from billing.services.cash_application import (
+    BankLineKeyReused,
     BankLineNotQueued,
     NotYourBankAccount,
     UnknownBankAccount,
@@ -376,6 +377,32 @@ def test_a_key_used_in_one_marketplace_is_new_in_another(queued, staff_user):
     )
     assert assigned.pk == other.pk and fresh(invoice).open_amount == 0
     assert BankLineEvent.objects.filter(idempotency_key="k1").count() == 2
+
+
+def test_a_key_used_for_another_line_is_refused(queued, staff_user):
+    """A form's key is for one line and one action: reused for another line
+    (or the other action) it is refused, and that line stays queued."""
+    return_bank_line(
+        line=queued, reason="Not our customer", actor=staff_user, idempotency_key="k1"
+    )
+    cobalt = bank.reseller(queued.marketplace, "Cobalt")
+    other = bank.queued_line(queued.marketplace, ref="Q-2")
+    before = ledger_rows()
+    with pytest.raises(BankLineKeyReused):
+        assign_bank_line(
+            line=other,
+            reseller=cobalt,
+            document_ids=[],
+            reason="Customer called",
+            actor=staff_user,
+            idempotency_key="k1",
+        )
+    with pytest.raises(BankLineKeyReused):
+        return_bank_line(
+            line=other, reason="Unknown", actor=staff_user, idempotency_key="k1"
+        )
+    assert fresh(other).state == BankLine.State.QUEUED
+    assert ledger_rows() == before
 
 
 def test_agent_returns_a_line_to_the_payer(queued, staff_user):
