@@ -195,6 +195,35 @@ def test_agent_returns_a_line_to_the_payer(world, agent):
     assert "Payer Ltd" in queue.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [
+        ("en", "This form was already used for another bank line."),
+        ("de", "Dieses Formular wurde schon für einen anderen Umsatz verwendet."),
+    ],
+)
+def test_a_form_posted_for_another_line_is_refused(world, agent, language, message):
+    """One line's form, its key sent again for another line (a copied or
+    forged post), is refused with a message; the other line stays queued."""
+    line = bank.queued_line(world.de)
+    other = bank.queued_line(world.de, ref="Q-2")
+    page = agent.get(reverse("classic:bank_line", args=[line.pk]))
+    fields = rendered_form(page, reverse("classic:bank_return", args=[line.pk]))
+    payload = {**fields, "reason": "Unknown payer"}
+    done = agent.post(reverse("classic:bank_return", args=[line.pk]), payload)
+    assert done.status_code == 302
+    before = ledger_state()
+    response = agent.post(
+        reverse("classic:bank_return", args=[other.pk]),
+        payload,
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert fresh_line(other).state == BankLine.State.QUEUED
+    assert ledger_state() == before
+
+
 def test_support_de_does_not_see_us_lines(world, agent):
     us_line = bank.queued_line(world.us, payer_name="Yankee Payer")
     assert (
