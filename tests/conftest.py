@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.test import override_settings
 from django.utils import translation
 
 from tests import factories
@@ -49,6 +50,19 @@ def pytest_collection_modifyitems(config, items):
     if left_out:
         config.hook.pytest_deselected(items=left_out)
         items[:] = [item for item in items if item not in left_out]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def caches_of_the_tests_own():
+    """Count in local memory whatever ``CACHE_URL`` the shell exports: the
+    tests would otherwise share a developer's Redis or cache table (and
+    their counts) with each other and with every earlier run."""
+    local = {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "tests",
+    }
+    with override_settings(CACHES={**settings.CACHES, "default": local}):
+        yield
 
 
 @pytest.fixture(autouse=True)

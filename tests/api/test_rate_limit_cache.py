@@ -5,7 +5,9 @@ for several, and ``check --deploy`` says so when it is local memory."""
 from __future__ import annotations
 
 import pytest
+from django.core.cache import caches
 from django.core.cache.backends.db import DatabaseCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.management import call_command
 from django.db import connection
 
@@ -78,3 +80,13 @@ def test_the_deploy_check_asks_for_a_shared_cache():
 
     shared = deploy_check("--fail-level", "WARNING", **PRODUCTION)
     assert "api.W001" not in shared.stderr
+
+
+def test_the_tests_count_in_a_cache_of_their_own(settings):
+    """Whatever ``CACHE_URL`` the shell exports (a developer's Redis), the
+    tests count in local memory of their own (``tests/conftest.py``)."""
+    assert settings.CACHES["default"] == {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "tests",
+    }
+    assert isinstance(caches["default"], LocMemCache)
