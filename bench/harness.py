@@ -221,8 +221,6 @@ class Harness:
         self.figures: list[Figure] = []
         self.run_id = f"{int(time.time()) % 1_000_000}"
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-"))
-        # What the last pgbench run cost the machine (:meth:`pgbench`).
-        self.pgbench_cpu: dict = {}
 
     # --- plumbing ------------------------------------------------------------
 
@@ -404,12 +402,9 @@ class Harness:
             env=self.pg_env(),
         )
 
-    def pgbench(self, clients: int, script: str | None = None) -> float:
-        """Return the transactions per second pgbench reaches.
-
-        What the run cost the machine is kept in ``self.pgbench_cpu`` (see
-        :class:`CpuMeter`), pgbench itself as the client.
-        """
+    def pgbench(self, clients: int, script: str | None = None) -> tuple[float, dict]:
+        """Return the transactions per second pgbench reaches, and what the
+        run cost the machine (:class:`CpuMeter`, pgbench as the client)."""
         argv = ["pgbench", "-n", "-c", str(clients), "-j", str(clients)]
         argv += ["-T", str(max(1, round(self.size.seconds)))]
         if script:
@@ -423,9 +418,9 @@ class Harness:
             for name in ("ru_utime", "ru_stime")
         )
         count = re.search(r"transactions actually processed: (\d+)", done.stdout)
-        self.pgbench_cpu = meter.stop(client, int(count.group(1)))
+        cpu = meter.stop(client, int(count.group(1)))
         match = re.search(r"tps = ([\d.]+)", done.stdout)
-        return float(match.group(1))
+        return float(match.group(1)), cpu
 
     # --- product figures -----------------------------------------------------
 
@@ -527,12 +522,12 @@ class Harness:
         )
         for rep in range(size.repeats):
             self.log(f"payments, repetition {rep + 1}")
-            tps = self.pgbench(1)
+            tps, reference_cpu = self.pgbench(1)
             one.reference.append(tps)
             latency.reference.append(1000 / tps)
             result = self.workers("pay", self.spread_shares(1), size.seconds)
             one.product.append(result["per_second"])
-            _note_cpu(one, result["cpu"], self.pgbench_cpu)
+            _note_cpu(one, result["cpu"], reference_cpu)
             if result["latency_ms"] is not None:
                 latency.product.append(result["latency_ms"])
             else:
@@ -541,16 +536,17 @@ class Harness:
                 )
             _note_exhausted(one, result)
 
-            spread.reference.append(self.pgbench(size.workers))
+            tps, reference_cpu = self.pgbench(size.workers)
+            spread.reference.append(tps)
             result = self.workers("pay", self.spread_shares(size.workers), size.seconds)
             spread.product.append(result["per_second"])
-            _note_cpu(spread, result["cpu"], self.pgbench_cpu)
+            _note_cpu(spread, result["cpu"], reference_cpu)
             _note_exhausted(spread, result)
 
-            hot.reference.append(
-                self.pgbench(size.workers, "pgbench_lock_update_insert.sql")
+            tps, reference_cpu = self.pgbench(
+                size.workers, "pgbench_lock_update_insert.sql"
             )
-            hot_reference_cpu = self.pgbench_cpu
+            hot.reference.append(tps)
             invoices = self.open_invoices([self.hot.pk])[self.hot.pk]
             shares = [
                 [(self.hot.pk, pk) for pk in invoices[n :: size.workers]]
@@ -558,7 +554,7 @@ class Harness:
             ]
             result = self.workers("pay", shares, size.seconds)
             hot.product.append(result["per_second"])
-            _note_cpu(hot, result["cpu"], hot_reference_cpu)
+            _note_cpu(hot, result["cpu"], reference_cpu)
             _note_exhausted(hot, result)
         self.figures += [one, latency, spread, hot]
 
@@ -622,7 +618,7 @@ class Harness:
             pairs.setdefault(doc.reseller_id, {})[doc.kind] = doc.pk
         for rep in range(size.repeats):
             self.log(f"link and post, repetition {rep + 1}")
-            tps = self.pgbench(size.workers)
+            tps, reference_cpu = self.pgbench(size.workers)
             link.reference.append(tps)
             post.reference.append(tps)
             shares = [
@@ -631,11 +627,11 @@ class Harness:
             ]
             result = self.workers("link", shares, size.seconds)
             link.product.append(result["per_second"])
-            _note_cpu(link, result["cpu"], self.pgbench_cpu)
+            _note_cpu(link, result["cpu"], reference_cpu)
             shares = [[(r.pk, f"{self.run_id}-{rep}")] for r in self.prepaid]
             result = self.workers("post", shares, size.seconds)
             post.product.append(result["per_second"])
-            _note_cpu(post, result["cpu"], self.pgbench_cpu)
+            _note_cpu(post, result["cpu"], reference_cpu)
         self.figures += [link, post]
 
     def figure_import(self) -> None:
