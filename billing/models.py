@@ -406,6 +406,34 @@ class PaymentDocument(models.Model):
         return f"{self.payment_id}: {self.document_id}"
 
 
+class NumberKey(models.Func):
+    """A document number as bank lines are matched against it: its ASCII
+    letters and digits, upper-cased (:func:`billing.references.normalize`).
+
+    PostgreSQL computes it in SQL (in the C collation, so no locale's case
+    rules apply); SQLite calls the same Python function, registered on each
+    connection (``billing.apps``).
+    """
+
+    output_field = models.CharField()
+    arity = 1
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        template = POSTGRESQL_NUMBER_KEY.format(column="%(expressions)s")
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(
+            compiler, connection, function=SQLITE_NUMBER_KEY, **extra_context
+        )
+
+
+POSTGRESQL_NUMBER_KEY = (
+    "upper(regexp_replace({column}, '[^A-Za-z0-9]', '', 'g') COLLATE \"C\")"
+)
+SQLITE_NUMBER_KEY = "ledger_number_key"
+
+
 class Document(ChoiceLabels, models.Model):
     """An AR document. Debit documents are paid; credit documents pay.
 
@@ -541,6 +569,16 @@ class Document(ChoiceLabels, models.Model):
                 include=["kind", "open_amount", "due_date"],
                 condition=Q(open_amount__gt=0),
                 name="document_open_by_date_idx",
+            ),
+            # The open debits a bank line may quote, by their number as it is
+            # matched (letters and digits, upper-cased): a statement reads
+            # the few its lines quote instead of every open invoice of the
+            # marketplace (``billing.services.cash_application``).
+            models.Index(
+                "marketplace",
+                NumberKey("number"),
+                condition=Q(open_amount__gt=0, kind__in=DEBIT_KINDS),
+                name="document_open_debit_number_idx",
             ),
             # The documents an operation created (card payment, credit memo):
             # most documents come from upstream billing and have none.

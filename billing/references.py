@@ -24,6 +24,9 @@ _TOKEN = re.compile(r"[A-Za-z0-9]+")
 # Tokens joined to find a number a bank split ("RF18 5390 0754 7034").
 MAX_JOINED_TOKENS = 8
 MIN_DOCUMENT_NUMBER = 4
+# The longest document number (``Document.number``): a longer run of joined
+# words cannot be one.
+MAX_DOCUMENT_NUMBER = 64
 
 
 class IbanError(ValueError):
@@ -116,9 +119,28 @@ def document_number_candidates(text: str, known: dict[str, object]) -> set[str]:
     return found
 
 
+def quoted_number_keys(text: str) -> set[str]:
+    """Return what ``text`` could quote as a document number, normalized.
+
+    Every run of joined words :func:`document_number_candidates` would look
+    up, kept if it could be a useful number's key: what to read of the
+    ledger before matching, instead of every open document.
+    """
+    words = tokens(text)
+    return {
+        run
+        for index in range(len(words))
+        for run in joined_runs(words, index)
+        if len(run) <= MAX_DOCUMENT_NUMBER and _useful_key(run)
+    }
+
+
 def useful_document_number(number: str) -> bool:
     """Return whether a number is distinctive enough to be found in text."""
-    key = normalize(number)
+    return _useful_key(normalize(number))
+
+
+def _useful_key(key: str) -> bool:
     return len(key) >= MIN_DOCUMENT_NUMBER and any(c.isdigit() for c in key)
 
 

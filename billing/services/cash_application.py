@@ -16,12 +16,14 @@ of the line, and a line must be queued to be assigned.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import F, Value
+from django.db import connection, transaction
+from django.db.models import BooleanField, F, Q, QuerySet, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -40,6 +42,8 @@ from billing.matching import (
 )
 from billing.models import (
     DEBIT_KINDS,
+    POSTGRESQL_NUMBER_KEY,
+    SQLITE_NUMBER_KEY,
     AuditEvent,
     BankLine,
     BankLineEvent,
@@ -60,9 +64,13 @@ from billing.payment_plan import open_item
 from billing.references import (
     compact_account,
     creditor_reference_candidates,
+    normalize,
+    payer_iban,
+    quoted_number_keys,
     useful_document_number,
 )
 from billing.rows import integer as sql_integer
+from billing.rows import names as sql_names
 from billing.selectors import HAS_OPEN_AMOUNT
 from billing.services.ledger_steps import (
     Actor,
@@ -314,6 +322,7 @@ def _lock_resellers(ids: Sequence[int]) -> dict[int, Reseller]:
 
 def matching_context(marketplace: Marketplace, lines: Iterable[Line]) -> MatchContext:
     """Return what the marketplace's ledger offers to match ``lines`` against."""
+    lines = list(lines)
     currencies = dict(
         Reseller.objects.filter(marketplace=marketplace).values_list("id", "currency")
     )
@@ -347,22 +356,131 @@ def matching_context(marketplace: Marketplace, lines: Iterable[Line]) -> MatchCo
         )
         for row in operation_rows
     ]
+    accounts = list(
+        ResellerBankAccount.objects.filter(
+            reseller__marketplace=marketplace
+        ).values_list("iban", "reseller_id")
+    )
     documents = [
         DocumentFact(id=pk, reseller_id=reseller_id, number=number, open_amount=open_)
-        for pk, reseller_id, number, open_ in Document.objects.filter(
-            HAS_OPEN_AMOUNT, marketplace=marketplace, kind__in=DEBIT_KINDS
-        ).values_list("id", "reseller_id", "number", "open_amount")
-        if useful_document_number(number)
+        for pk, reseller_id, number, open_ in _quotable_debits(
+            marketplace, lines, accounts
+        )
     ]
-    accounts = ResellerBankAccount.objects.filter(
-        reseller__marketplace=marketplace
-    ).values_list("iban", "reseller_id")
     return MatchContext.build(
         currencies=currencies,
         operations=operations,
         documents=documents,
         accounts=accounts,
     )
+
+
+# The kinds of a debit document as literals, as the open-debit indexes' own
+# condition names them: a prepared statement's generic plan cannot prove
+# ``kind IN ($1, $2)`` implies it.
+IS_DEBIT = RawSQL(
+    f'"billing_document"."kind" IN ({sql_names(DEBIT_KINDS)})',
+    (),
+    output_field=BooleanField(),
+)
+DEBIT_FACT = ("id", "reseller_id", "number", "open_amount")
+
+
+def _quotable_debits(
+    marketplace: Marketplace,
+    lines: Sequence[Line],
+    accounts: Sequence[tuple[str, int]],
+) -> list[tuple]:
+    """Return the open debits ``lines`` could prove, as :data:`DEBIT_FACT` rows.
+
+    Those whose number a line quotes; those of a payer's known account whose
+    open amount a line pays; and every open debit whose number reads like
+    one of theirs (two such prove nothing, so the matcher must see both).
+    Read through ``document_open_debit_number_idx`` and the reseller's open
+    debits, never the whole marketplace: a statement's cost does not grow
+    with the ledger.
+    """
+    owners: dict[str, set[int]] = {}
+    for iban, reseller_id in accounts:
+        owners.setdefault(iban, set()).add(reseller_id)
+    keys: set[str] = set()
+    paid: dict[int, set[Decimal]] = {}
+    for line in lines:
+        keys |= quoted_number_keys(line.text)
+        owning = owners.get(payer_iban(line.payer_account), set())
+        if len(owning) == 1:
+            paid.setdefault(min(owning), set()).add(line.amount)
+    found: dict[int, tuple] = {}
+    payers = sorted(paid)
+    for start in range(0, len(payers), CHUNK // 10):
+        some = {pk: paid[pk] for pk in payers[start : start + CHUNK // 10]}
+        for row in open_debits_paid(marketplace, some):
+            if useful_document_number(row[2]):
+                found[row[0]] = row
+                keys.add(normalize(row[2]))
+    for row in _numbered_debits(marketplace.pk, sorted(keys)):
+        found[row[0]] = row
+    return list(found.values())
+
+
+def open_debits_paid(
+    marketplace: Marketplace, amounts: dict[int, set[Decimal]]
+) -> QuerySet:
+    """Return the open debits of each reseller in ``amounts`` whose open amount
+    is one of its amounts, as :data:`DEBIT_FACT` rows."""
+    condition = Q()
+    for reseller_id, paid in amounts.items():
+        condition |= Q(reseller_id=reseller_id, open_amount__in=paid)
+    return Document.objects.filter(
+        HAS_OPEN_AMOUNT, IS_DEBIT, condition, marketplace=marketplace
+    ).values_list(*DEBIT_FACT)
+
+
+def open_debits_numbered(marketplace_id: int, keys: Sequence[str]) -> tuple[str, list]:
+    """Return the read of the marketplace's open debits whose number, as
+    matched (``NumberKey``), is one of ``keys``: SQL and its parameters,
+    giving :data:`DEBIT_FACT` rows.
+
+    One index look-up per key (``document_open_debit_number_idx``), however
+    many keys: PostgreSQL keeps no statistics of a partial index's
+    expression, so a plain join or ``= ANY(…)`` of a few hundred keys was
+    planned as a walk over every open debit of the marketplace. On
+    PostgreSQL each key's look-up is a subquery of its own, of at most two
+    rows (a second debit whose number reads alike already proves nothing,
+    ``MatchContext.build``): without the limit it was estimated at hundreds
+    of rows a key, and the plan's cost had the server compile it first
+    (JIT, ~180 ms).
+    """
+    debit = sql_names(DEBIT_KINDS)
+    if connection.vendor == "postgresql":
+        number_key = POSTGRESQL_NUMBER_KEY.format(column='doc."number"')
+        sql = (
+            'SELECT d."id", d."reseller_id", d."number", d."open_amount"'  # noqa: S608 - literals only
+            " FROM unnest(%s::text[]) AS quoted (key) CROSS JOIN LATERAL ("
+            ' SELECT doc."id", doc."reseller_id", doc."number", doc."open_amount"'
+            ' FROM "billing_document" AS doc WHERE doc."marketplace_id" = %s'
+            f' AND doc."open_amount" > 0 AND doc."kind" IN ({debit})'
+            f" AND {number_key} = quoted.key LIMIT 2) AS d"
+        )
+        return sql, [list(keys), marketplace_id]
+    sql = (
+        'SELECT d."id", d."reseller_id", d."number", d."open_amount"'  # noqa: S608 - literals only
+        ' FROM json_each(%s) AS quoted JOIN "billing_document" AS d'
+        f' ON {SQLITE_NUMBER_KEY}(d."number") = quoted.value'
+        ' WHERE d."marketplace_id" = %s'
+        f' AND d."open_amount" > 0 AND d."kind" IN ({debit})'
+    )
+    return sql, [json.dumps(list(keys)), marketplace_id]
+
+
+def _numbered_debits(marketplace_id: int, keys: Sequence[str]) -> list[tuple]:
+    amount = Document._meta.get_field("open_amount")
+    with connection.cursor() as cursor:
+        cursor.execute(*open_debits_numbered(marketplace_id, keys))
+        return [
+            (pk, reseller_id, number, amount.from_db_value(open_, None, connection))
+            for pk, reseller_id, number, open_ in cursor.fetchall()
+        ]
 
 
 def _apply(

@@ -45,6 +45,7 @@ from billing.selectors import (
     payments_left_charging,
     unpaid_documents,
 )
+from billing.services.cash_application import open_debits_numbered, open_debits_paid
 from billing.services.ledger_steps import REPLAY, amounts_update
 from tests import factories
 
@@ -207,6 +208,18 @@ KEY_READS = {
     "auto-apply-open-debits": (
         # Either open index: both hold only what is open.
         lambda r, op: (OPEN_DEBITS, [r.pk]),
+        lambda: OPEN_INDEXES,
+    ),
+    "bank-line-quoted-numbers": (
+        lambda r, op: open_debits_numbered(
+            r.marketplace_id, [f"OLDIN{r.pk}{n:05d}" for n in range(30)]
+        ),
+        lambda: "document_open_debit_number_idx",
+    ),
+    "bank-line-payer-amounts": (
+        lambda r, op: open_debits_paid(
+            r.marketplace, {r.pk: {Decimal("30.00"), Decimal("10.00")}}
+        ).query.sql_with_params(),
         lambda: OPEN_INDEXES,
     ),
     "number-check": (

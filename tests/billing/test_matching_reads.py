@@ -1,0 +1,207 @@
+"""What cash application reads of the ledger to match a statement.
+
+A statement's lines are matched against the open debits they could prove —
+those whose numbers they quote, those of a known payer's account whose open
+amount they pay, and whatever reads like either — not against every open
+invoice of the marketplace. The decisions are those a whole read gives.
+"""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from billing.matching import (
+    DocumentFact,
+    LineFacts,
+    MatchContext,
+    Method,
+    Reason,
+    match_line,
+)
+from billing.models import Document, NumberKey
+from billing.references import normalize, quoted_number_keys, useful_document_number
+from billing.services.cash_application import matching_context
+from billing.statements import Line
+from tests import factories
+from tests.billing import bank
+
+pytestmark = pytest.mark.django_db
+
+AWKWARD_NUMBERS = [
+    "inv-0042/7",
+    "Rg.-Nr. 2026 ä-ß 17",
+    "ＩＮＶ１２３４-5",  # full-width letters and digits are not ASCII
+    "ı-i-İ 55",  # a Turkish locale upper-cases i to İ; matching does not
+    "tab\tnew line 9",
+    "x_y-77",
+    "ÆØÅ-æøå-2026",
+    "12345",
+]
+
+
+def test_the_database_reads_a_number_as_matching_does():
+    """``NumberKey`` in SQL (PostgreSQL's, or SQLite's registered function)
+    gives :func:`normalize`'s key for every number."""
+    reseller = factories.ResellerFactory()
+    for number in AWKWARD_NUMBERS:
+        factories.post(reseller, number=number)
+    keys = dict(
+        Document.objects.annotate(key=NumberKey("number")).values_list("number", "key")
+    )
+    assert keys == {number: normalize(number) for number in AWKWARD_NUMBERS}
+
+
+def test_quoted_number_keys_are_the_runs_a_number_could_be():
+    keys = quoted_number_keys("Rechnung inv-0042 / 7, Kd 12")
+    assert {"INV0042", "INV00427", "0042", "00427", "00427KD12", "KD12"} <= keys
+    # too short, or no digit: no number of the ledger reads so
+    assert not {"INV", "7", "12", "RECHNUNG", "KD"} & keys
+    assert all(len(key) <= 64 for key in quoted_number_keys("A1" * 200))
+
+
+def _line(text: str, amount: str = "100.00", payer: str = "") -> Line:
+    return Line(
+        entry_reference="",
+        booking_date=date(2026, 3, 1),
+        value_date=date(2026, 3, 1),
+        amount=Decimal(amount),
+        currency="EUR",
+        payer_name="",
+        payer_account=payer,
+        text=text,
+    )
+
+
+@pytest.fixture
+def ledger():
+    """Three resellers with 20 open invoices each; three numbers read alike."""
+    de = bank.de_marketplace()
+    cobalt = bank.reseller(de, "Cobalt", iban=bank.COBALT_IBAN)
+    delta = bank.reseller(de, "Delta", iban=bank.DELTA_IBAN)
+    other = bank.reseller(de, "Other")
+    for reseller in (cobalt, delta, other):
+        for n in range(20):
+            factories.post(
+                reseller, number=f"{reseller.name[:3].upper()}-{n:04d}", total="100.00"
+            )
+    factories.post(cobalt, number="AB-7788", total="55.00")
+    factories.post(delta, number="AB7788", total="56.00")
+    factories.post(other, number="a-b 7788", total="57.00")
+    factories.post(cobalt, number="COB-UNIQUE-1", total="42.42")
+    return de, cobalt, delta, other
+
+
+def _whole_context(marketplace, lines) -> MatchContext:
+    """The context as it was read before: every open debit of the marketplace."""
+    context = matching_context(marketplace, lines)
+    return MatchContext.build(
+        currencies=context.currencies,
+        operations=context.operations.values(),
+        documents=[
+            doc for docs in _every_open_debit(marketplace).values() for doc in docs
+        ],
+        accounts=[
+            (iban, pk) for iban, owners in context.accounts.items() for pk in owners
+        ],
+    )
+
+
+def _every_open_debit(marketplace):
+    found = {}
+    for pk, reseller_id, number, open_ in Document.objects.filter(
+        marketplace=marketplace, open_amount__gt=0, kind__in=("invoice", "debit_memo")
+    ).values_list("id", "reseller_id", "number", "open_amount"):
+        if useful_document_number(number):
+            found.setdefault(reseller_id, []).append(
+                DocumentFact(pk, reseller_id, number, open_)
+            )
+    return found
+
+
+LINES = [
+    ("quotes one number", _line("Zahlung COB-0003 danke")),
+    ("quotes it split", _line("Zahlung COB 00 07")),
+    ("quotes two numbers of two resellers", _line("COB-0001 DEL-0002")),
+    ("quotes a number that reads like another", _line("AB-7788")),
+    (
+        "pays the one open amount of its account",
+        _line("Danke", "42.42", bank.COBALT_IBAN),
+    ),
+    (
+        "pays an amount its account owes twice",
+        _line("Danke", "100.00", bank.DELTA_IBAN),
+    ),
+    ("pays what its account does not owe", _line("Danke", "1.00", bank.DELTA_IBAN)),
+    (
+        "pays the amount of a number that reads alike",
+        _line("x", "56.00", bank.DELTA_IBAN),
+    ),
+    ("quotes nothing", _line("Miete Mai")),
+]
+
+
+def test_a_statement_reads_only_the_debits_its_lines_could_prove(ledger):
+    de, cobalt, delta, other = ledger
+    lines = [line for _name, line in LINES]
+
+    context = matching_context(de, lines)
+
+    read = {doc.number for docs in context.by_reseller.values() for doc in docs}
+    # AB-7788, AB7788 and a-b 7788 read alike: none of them can prove.
+    assert read == {
+        "COB-0003",
+        "COB-0007",
+        "COB-0001",
+        "DEL-0002",
+        "COB-UNIQUE-1",
+        *(f"DEL-{n:04d}" for n in range(20)),  # Delta's account pays 100.00
+    }
+    assert "AB7788" not in context.documents
+    assert len(read) < Document.objects.filter(marketplace=de).count() - 30
+
+
+@pytest.mark.parametrize("name,line", LINES, ids=[name for name, _line in LINES])
+def test_each_line_is_decided_as_a_whole_read_decides_it(ledger, name, line):
+    de = ledger[0]
+    lines = [other for _name, other in LINES]
+    facts = LineFacts(
+        amount=line.amount,
+        currency=line.currency,
+        text=line.text,
+        payer_account=line.payer_account,
+    )
+
+    decision = match_line(facts, matching_context(de, lines))
+
+    assert decision == match_line(facts, _whole_context(de, lines))
+
+
+def test_the_decisions_still_prove_what_they_did(ledger):
+    de, cobalt, delta, _other = ledger
+    context = matching_context(de, [line for _name, line in LINES])
+    decide = {
+        name: match_line(
+            LineFacts(line.amount, line.currency, line.text, line.payer_account),
+            context,
+        )
+        for name, line in LINES
+    }
+    assert decide["quotes one number"].method == Method.DOCUMENTS
+    assert decide["quotes one number"].reseller_id == cobalt.pk
+    assert decide["quotes it split"].detail == "COB-0007"
+    assert decide["quotes two numbers of two resellers"].reason == Reason.AMBIGUOUS
+    assert decide["quotes a number that reads like another"].reason == (
+        Reason.NO_REFERENCE
+    )
+    assert decide["pays the one open amount of its account"].method == Method.ACCOUNT
+    assert decide["pays an amount its account owes twice"].reason == (
+        Reason.ACCOUNT_NO_AMOUNT
+    )
+    assert decide["pays what its account does not owe"].reason == (
+        Reason.ACCOUNT_NO_AMOUNT
+    )
+    # AB7788 is Delta's and open at 56.00, but it reads like Cobalt's AB-7788.
+    assert decide["pays the amount of a number that reads alike"].reason == (
+        Reason.ACCOUNT_NO_AMOUNT
+    )
