@@ -18,6 +18,9 @@ from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
 
+from billing.exceptions import InvalidAmount
+from billing.money import parse_amount as parse_amount_of_currency
+
 # Refused before any parsing; a 10,000-line camt.053 is about 12 MB.
 MAX_STATEMENT_BYTES = 25 * 1024 * 1024
 MAX_TEXT = 1000
@@ -112,7 +115,28 @@ def read_statements(data: bytes) -> list[Statement]:
     statements = readers[detect_format(data)](data)
     if not statements:
         raise StatementError(_("The file holds no statement."), code="empty")
+    for statement in statements:
+        for position, line in enumerate(statement.lines, start=1):
+            check_amount(line, position)
     return statements
+
+
+def check_amount(line: Line, position: int) -> None:
+    """Refuse a line whose amount the ledger cannot hold exactly: more
+    decimals than its currency has, or more than ``MAX_AMOUNT``."""
+    try:
+        parse_amount_of_currency(line.amount, line.currency, allow_zero=True)
+    except InvalidAmount as exc:
+        raise StatementError(
+            _("Line %(position)d, %(amount)s %(currency)s: %(problem)s")
+            % {
+                "position": position,
+                "amount": str(line.amount)[:40],
+                "currency": line.currency[:3],
+                "problem": exc.message,
+            },
+            code="amount",
+        ) from exc
 
 
 def decode_text(data: bytes) -> str:

@@ -1,6 +1,7 @@
 """Hostile or broken statement files: a clear refusal, nothing written."""
 
 import pytest
+from django.utils import translation
 
 from billing.models import BankLine, BankStatement, Document
 from billing.services.cash_application import StatementRefused
@@ -69,6 +70,21 @@ HOSTILE = [
     ("binary garbage", b"\x00\x01\x02PK\x03\x04" * 50, "encoding"),
     ("empty file", b"   \n", "empty"),
     (
+        "CSV amount with more decimals than its currency has",
+        (CSV_HEADER + "2026-03-06,10.005,EUR,a,b,R1\n").encode(),
+        "amount",
+    ),
+    (
+        "CSV amount past what the ledger holds",
+        (CSV_HEADER + "2026-03-06,99999999999999999999.00,EUR,a,b,R1\n").encode(),
+        "amount",
+    ),
+    (
+        "camt.053 amount in millionths",
+        CAMT.replace(b"119.00<", b"119.000001<"),
+        "amount",
+    ),
+    (
         "CSV with float-like amount",
         (CSV_HEADER + "2026-03-06,1e3,EUR,a,b,R1\n").encode(),
         "amount",
@@ -106,4 +122,16 @@ def test_a_failure_in_the_second_statement_leaves_the_first_file_unwritten():
     broken = data.replace(b":62F:C260306EUR13846,50", b":62F:C260306EUR1,00")
     with pytest.raises(StatementRefused):
         bank.import_bytes(broken)
+    assert BankLine.objects.count() == 0
+
+
+def test_an_amount_the_ledger_cannot_hold_is_named_in_the_language_of_the_page():
+    bank.de_marketplace()
+    data = (CSV_HEADER + "2026-03-06,10.00,EUR,a,b,R1\n").encode()
+    data += b"2026-03-07,12.345,EUR,a,b,R2\n"
+    with translation.override("de"), pytest.raises(StatementRefused) as error:
+        bank.import_bytes(data)
+    assert str(error.value.message) == (
+        "Zeile 2, 12.345 EUR: Beträge in EUR haben höchstens 2 Nachkommastellen."
+    )
     assert BankLine.objects.count() == 0
