@@ -139,11 +139,14 @@ def check_amount(line: Line, position: int) -> None:
         ) from exc
 
 
-def decode_text(data: bytes) -> str:
-    """Return the text of a line-based file; only UTF-8 (or ASCII) is read."""
+def decode_text(data: bytes, *, fallback: str | None = None) -> str:
+    """Return the text of a line-based file: UTF-8 (or ASCII), or, for a
+    format whose banks may write it so, ``fallback`` when it is not UTF-8."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        if fallback is not None:
+            return _without_binary(data.decode(fallback))
         raise StatementError(
             _(
                 "The file is not UTF-8 text (byte %(position)d). Export it as "
@@ -152,6 +155,10 @@ def decode_text(data: bytes) -> str:
             % {"position": exc.start},
             code="encoding",
         ) from exc
+    return _without_binary(text)
+
+
+def _without_binary(text: str) -> str:
     if "\x00" in text:
         raise StatementError(_("The file holds binary data."), code="encoding")
     return text

@@ -85,8 +85,14 @@ def _balance(value: str) -> tuple[Decimal, str]:
 
 
 def read(data: bytes) -> list[Statement]:
-    """Return the statements of an MT940 file."""
-    text = decode_text(data)
+    """Return the statements of an MT940 file.
+
+    MT940 carries no declaration of its encoding, and German banks write it
+    in UTF-8 or in ISO 8859-1 (the DFÜ-Abkommen allows both): a file that is
+    not UTF-8 is read as ISO 8859-1, where every byte is a character, so a
+    payer's "Müller" reaches the unmatched queue as written.
+    """
+    text = decode_text(data, fallback="iso-8859-1")
     statements = [_statement(block) for block in _blocks(text)]
     if not statements:
         raise StatementError(_("The file holds no MT940 statement."))

@@ -103,6 +103,30 @@ def test_mt940_reads_structured_information_and_leaves_out_reversals():
     assert second.lines[0].entry_reference == "KREF 77812"
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "iso-8859-1"])
+def test_mt940_from_a_german_bank_is_read_in_either_encoding_it_is_written_in(
+    encoding,
+):
+    data = (
+        (FIXTURES / "mt940_de.sta")
+        .read_text(encoding="utf-8")
+        .replace("?32COBALT SYSTEMS GMBH", "?32MÜLLER & SÖHNE GMBH")
+        .replace("SVWZ+Zahlung Rechnungen", "SVWZ+Zahlung für Rechnungen")
+        .encode(encoding)
+    )
+    first, _second = read_statements(data)
+    line = first.lines[0]
+    assert line.payer_name == "MÜLLER & SÖHNE GMBH"
+    assert "Zahlung für Rechnungen" in line.text
+
+
+def test_mt940_with_binary_data_is_refused_in_any_encoding():
+    data = (FIXTURES / "mt940_de.sta").read_bytes().replace(b"STARTUMSE", b"\xff\x00")
+    with pytest.raises(StatementError) as error:
+        read_statements(data)
+    assert error.value.code == "encoding"
+
+
 def test_mt940_that_does_not_reconcile_is_refused():
     data = (FIXTURES / "mt940_de.sta").read_bytes().replace(b"CR500,00", b"CR501,00")
     with pytest.raises(StatementError) as error:
