@@ -5,6 +5,3 @@ from django.utils.translation import gettext_lazy as _
 class ApiConfig(AppConfig):
     name = "api"
     verbose_name = _("Reseller API")
-
-    def ready(self) -> None:
-        from api import checks  # noqa: F401 - registers the deploy check

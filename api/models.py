@@ -1,8 +1,10 @@
-"""What the reseller API keeps of its own: API keys and payment requests.
+"""What the reseller API keeps of its own: API keys, payment requests and
+the requests each key made lately.
 
-Neither table is part of the ledger. A key only says which user of which
-reseller is calling; a payment request remembers the body that first used an
-``Idempotency-Key``, so the same key with another body is refused.
+None of these tables is part of the ledger. A key only says which user of
+which reseller is calling; a payment request remembers the body that first
+used an ``Idempotency-Key``, so the same key with another body is refused; a
+request count is what the rate limit reads.
 """
 
 from __future__ import annotations
@@ -65,3 +67,32 @@ class PaymentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.idempotency_key} → {self.operation_id}"
+
+
+class RequestCount(models.Model):
+    """How many requests a key made in one window of the rate limit.
+
+    Counted by one atomic statement per request (``api.auth``), so every
+    server process sees the same count and concurrent requests are each
+    counted. A key keeps the row of its current window only.
+    """
+
+    api_key = models.ForeignKey(
+        ApiKey,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,  # UNIQUE (api_key, slot) below serves it
+    )
+    # Which window: seconds since the epoch divided by API_RATE_WINDOW.
+    slot = models.BigIntegerField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["api_key", "slot"], name="api_request_count_per_window"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.api_key_id}@{self.slot}: {self.count}"

@@ -164,10 +164,9 @@ LOGOUT_REDIRECT_URL = "login"
 # process and kept here ({% cache … using="template_fragments" %}); a
 # deployment changes them, and restarts the processes.
 #
-# The default cache counts each API key's requests (api/auth.py). Local
-# memory is each process's own, right for one process; several server
-# processes share a limit only through a cache they share: CACHE_URL, e.g.
-# dbcache://api_cache (after manage.py createcachetable) or a Redis address.
+# The default cache is Django's (CACHE_URL); the product keeps nothing there.
+# API requests are counted in the database (api/auth.py), which every server
+# process shares.
 CACHES = {
     "default": env.cache_url("CACHE_URL", default="locmemcache://"),
     "template_fragments": {

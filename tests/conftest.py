@@ -54,9 +54,9 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True, scope="session")
 def caches_of_the_tests_own():
-    """Count in local memory whatever ``CACHE_URL`` the shell exports: the
-    tests would otherwise share a developer's Redis or cache table (and
-    their counts) with each other and with every earlier run."""
+    """Keep Django's default cache in local memory whatever ``CACHE_URL`` the
+    shell exports: the tests would otherwise share a developer's Redis or
+    cache table with each other and with every earlier run."""
     local = {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "tests",

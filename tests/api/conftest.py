@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from api.keys import issue_api_key
@@ -29,14 +28,6 @@ def api_client(key: str | None, **headers) -> Client:
     if key is not None:
         headers["HTTP_AUTHORIZATION"] = f"Bearer {key}"
     return Client(**headers)
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    """Each test starts with no requests counted against any key."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -667,9 +667,10 @@ def test_scope_checker_tells_restricted_from_loose_statements(sql, problem):
 # The reseller API's tables. A payment request (the first body sent with an
 # Idempotency-Key) belongs to its reseller and shards with the ledger; a key
 # is found by its prefix before the caller's reseller is known, so the keys
-# stay in one table of their own on the coordinator (BENCHMARKS.md).
+# stay in one table of their own on the coordinator (BENCHMARKS.md), with the
+# requests counted against each key.
 API_LEDGER_TABLES = {"api_paymentrequest"}
-COORDINATOR_TABLES = {"api_apikey"}
+COORDINATOR_TABLES = {"api_apikey", "api_requestcount"}
 
 
 def test_every_ledger_table_carries_its_reseller():
