@@ -1099,7 +1099,10 @@ class BankLineEvent(models.Model):
 
     line = models.ForeignKey(BankLine, on_delete=models.PROTECT, related_name="events")
     marketplace = models.ForeignKey(
-        Marketplace, on_delete=models.PROTECT, related_name="+"
+        Marketplace,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # UNIQUE (marketplace, idempotency_key) below serves it
     )
     action = models.CharField(max_length=20, choices=Action.choices)
     actor = models.ForeignKey(
