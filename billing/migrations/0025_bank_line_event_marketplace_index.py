@@ -4,6 +4,9 @@ idempotency key) index; the foreign key's own index went with it."""
 import django.db.models.deletion
 from django.db import migrations, models
 
+# The name Django gave the foreign key's index (the same on both databases).
+INDEX = "billing_banklineevent_marketplace_id_bf0b77df"
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -28,9 +31,9 @@ class Migration(migrations.Migration):
             ],
             database_operations=[
                 migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "billing_banklineevent_marketplace_id_bf0b77df"',
+                    f'DROP INDEX IF EXISTS "{INDEX}"',
                     reverse_sql=(
-                        'CREATE INDEX "billing_banklineevent_marketplace_id_bf0b77df" '
+                        f'CREATE INDEX "{INDEX}" '
                         'ON "billing_banklineevent" ("marketplace_id")'
                     ),
                 ),

@@ -86,6 +86,8 @@ from billing.statements import read_statements as _read
 
 ZERO = Decimal(0)
 CHUNK = 500
+# Payers whose open debits at the amounts they paid one read looks up.
+PAYERS_PER_READ = 50
 OPEN_STATUSES = (Operation.Status.AWAITING_TRANSFER, Operation.Status.PARTLY_PAID)
 
 
@@ -412,8 +414,8 @@ def _quotable_debits(
             paid.setdefault(min(owning), set()).add(line.amount)
     found: dict[int, tuple] = {}
     payers = sorted(paid)
-    for start in range(0, len(payers), CHUNK // 10):
-        some = {pk: paid[pk] for pk in payers[start : start + CHUNK // 10]}
+    for start in range(0, len(payers), PAYERS_PER_READ):
+        some = {pk: paid[pk] for pk in payers[start : start + PAYERS_PER_READ]}
         for row in open_debits_paid(marketplace, some):
             if useful_document_number(row[2]):
                 found[row[0]] = row

@@ -87,6 +87,30 @@ def test_hostile_upload_is_refused_with_a_message(world, agent, de_account):
     assert ledger_state() == before
 
 
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [
+        ("en", "Line 1, 119.000001 EUR: EUR amounts have at most 2 decimals."),
+        ("de", "Zeile 1, 119.000001 EUR: Beträge in EUR haben höchstens 2"),
+    ],
+)
+def test_an_amount_the_ledger_cannot_hold_refuses_the_upload(
+    world, agent, de_account, language, message
+):
+    """It reached the insert and failed there, a server error; now the page
+    names the line, in the agent's language, and nothing is written."""
+    before = ledger_state()
+    data = (bank.FIXTURES / "camt053_v02.xml").read_bytes()
+    data = data.replace(b"119.00<", b"119.000001<")
+
+    response = upload(agent, data=data, HTTP_ACCEPT_LANGUAGE=language)
+
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert BankStatement.objects.count() == BankLine.objects.count() == 0
+    assert ledger_state() == before
+
+
 def test_agent_of_another_marketplace_cannot_import_this_account(world, de_account):
     support_us = client_for(staff("support-us", [world.us], VIEW, LINK))
     response = upload(support_us)
