@@ -20,7 +20,6 @@ from pydantic import BeforeValidator
 
 from api import cursors, problems
 from api.auth import ApiKeyAuth
-from api.models import PaymentRequest
 from api.schemas import (
     AccountOut,
     DocumentDetailOut,
@@ -45,7 +44,6 @@ from api.schemas import (
     whole_number_text,
 )
 from billing import selectors
-from billing.exceptions import GatewayUnavailable, IdempotencyKeyReused
 from billing.models import DocumentKind, Operation, Reseller, Source
 from billing.services import credit_allowed, pay_documents, preview_payment
 from panelkit.payee import payee_rows
@@ -247,30 +245,26 @@ def create_payment(
     """Pay the previewed plan: credit first where chosen, then the method.
 
     A stale ``fingerprint`` answers 409 with the new plan and applies nothing.
-    A replay with the same ``Idempotency-Key`` returns the first payment.
+    A replay with the same ``Idempotency-Key`` returns the first payment; the
+    same key with another body answers 422.
     """
     reseller = _reseller(request)
-    digest = _body_digest(body)
-    _refuse_other_body(reseller, idempotency_key, digest)
-    try:
-        operation = pay_documents(
-            reseller=reseller,
-            document_ids=body.document_ids,
-            use_credit=_use_credit(reseller, body),
-            payment_method=body.payment_method,
-            idempotency_key=idempotency_key,
-            fingerprint=body.fingerprint,
-            card_token=body.card_token,
-            actor=request.auth.user,
-            # The audit trail knows the API caller by its user and key; the
-            # ledger has no separate source for the API yet.
-            source=Source.API,
-        )
-    except GatewayUnavailable:
-        # The payment exists and waits for its charge: the same key finishes it.
-        _remember(reseller, idempotency_key, digest)
-        raise
-    _remember(reseller, idempotency_key, digest)
+    operation = pay_documents(
+        reseller=reseller,
+        document_ids=body.document_ids,
+        use_credit=_use_credit(reseller, body),
+        payment_method=body.payment_method,
+        idempotency_key=idempotency_key,
+        fingerprint=body.fingerprint,
+        card_token=body.card_token,
+        actor=request.auth.user,
+        # The audit trail knows the API caller by its user and key; the
+        # ledger has no separate source for the API yet.
+        source=Source.API,
+        # A replay repeats the whole body: the same key with another
+        # fingerprint or card is refused, under the lock that made the payment.
+        request_digest=_body_digest(body),
+    )
     return Status(201, _payment_detail(reseller, operation.pk))
 
 
@@ -280,30 +274,6 @@ def _body_digest(body: PaymentIn) -> str:
     if data.get("card_token"):
         data["card_token"] = hashlib.sha256(data["card_token"].encode()).hexdigest()
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-
-
-def _refuse_other_body(reseller: Reseller, key: str, digest: str) -> None:
-    first = PaymentRequest.objects.filter(
-        reseller=reseller, idempotency_key=key
-    ).first()
-    if first is not None and first.body_digest != digest:
-        raise IdempotencyKeyReused()
-
-
-def _remember(reseller: Reseller, key: str, digest: str) -> None:
-    """Keep the first body sent with ``key``, for the payment it made."""
-    operation = (
-        selectors.operations_for_reseller(reseller).filter(idempotency_key=key).first()
-    )
-    if operation is None:
-        return
-    first, _created = PaymentRequest.objects.get_or_create(
-        reseller=reseller,
-        idempotency_key=key,
-        defaults={"body_digest": digest, "operation": operation},
-    )
-    if first.body_digest != digest:
-        raise IdempotencyKeyReused()
 
 
 class PaymentQuery(Schema):

@@ -1,10 +1,11 @@
-"""What the reseller API keeps of its own: API keys, payment requests and
-the requests each key made lately.
+"""What the reseller API keeps of its own: API keys and the requests each
+key made lately.
 
-None of these tables is part of the ledger. A key only says which user of
-which reseller is calling; a payment request remembers the body that first
-used an ``Idempotency-Key``, so the same key with another body is refused; a
-request count is what the rate limit reads.
+Neither table is part of the ledger. A key only says which user of which
+reseller is calling; a request count is what the rate limit reads. The body
+that first used an ``Idempotency-Key`` is the ledger's to remember: its
+digest is recorded with the payment it made (``pay_documents``'s
+``request_digest``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from billing.models import Operation, Reseller
+from billing.models import Reseller
 
 
 class ApiKey(models.Model):
@@ -46,27 +47,6 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
-
-
-class PaymentRequest(models.Model):
-    """The first body sent with a reseller's ``Idempotency-Key``."""
-
-    reseller = models.ForeignKey(Reseller, on_delete=models.CASCADE, related_name="+")
-    idempotency_key = models.CharField(max_length=64)
-    body_digest = models.CharField(max_length=64)
-    operation = models.ForeignKey(Operation, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["reseller", "idempotency_key"],
-                name="api_payment_request_key_unique_per_reseller",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.idempotency_key} → {self.operation_id}"
 
 
 class RequestCount(models.Model):

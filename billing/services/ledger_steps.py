@@ -133,10 +133,18 @@ def lock_and_replay(
     return reseller, _replayed(found[0] if found else None, kind, digest)
 
 
-def _replayed(operation: Operation | None, kind: str, digest: str) -> Operation | None:
-    """Return the earlier request's operation, refusing a key reused otherwise."""
+def _replayed(
+    operation: Operation | None, kind: str, digest: str, older: str | None = None
+) -> Operation | None:
+    """Return the earlier request's operation, refusing a key reused otherwise.
+
+    ``older`` is the request's digest without the caller's own part
+    (:func:`billing.services.pay_documents`'s ``request_digest``): what an
+    operation recorded before that part was counted carries.
+    """
+    accepted = (digest,) if older is None else (digest, older)
     if operation is not None and (
-        operation.kind != kind or operation.request_hash != digest
+        operation.kind != kind or operation.request_hash not in accepted
     ):
         raise IdempotencyKeyReused()
     return operation
@@ -163,13 +171,15 @@ def read_under_lock(
     key: str | None = None,
     kind: str = "",
     digest: str = "",
+    older_digest: str | None = None,
     number: str | None = None,
     plan: tuple[str, Sequence[object]] | None = None,
 ) -> UnderLock:
     """Read what an operation needs once the reseller is locked, in one statement.
 
     The operation made under ``key`` (refused when the key was used for
-    another request), whether ``number`` is taken, the plan's documents
+    another request: one whose digest is neither ``digest`` nor
+    ``older_digest``), whether ``number`` is taken, the plan's documents
     (``plan``: the SQL and parameters of :func:`billing.payment_plan.plan_read`)
     and an id for each row of ``new`` the operation will insert (reserved
     from the tables' sequences, so that its writes need nothing from each
@@ -209,7 +219,7 @@ def read_under_lock(
     if key is not None:
         if first[at] is not None:
             (replay,) = rows.instances(Operation, [first], connection, start=at)
-        replay = _replayed(replay, kind, digest)
+        replay = _replayed(replay, kind, digest, older_digest)
         at += rows.width(Operation)
     if number is not None:
         taken, at = bool(first[at]), at + 1

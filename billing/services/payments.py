@@ -87,6 +87,7 @@ def pay_documents(
     fingerprint: str | None = None,
     card_token: str | None = None,
     source: str = Source.RESELLER_PANEL,
+    request_digest: str | None = None,
 ) -> Operation:
     """Pay the selected documents: credit first (if chosen), then the method.
 
@@ -94,13 +95,25 @@ def pay_documents(
     ``operation.payment``). Replaying the same ``idempotency_key``
     returns the first operation (finishing its card charge if it was cut
     short) and applies nothing more.
+
+    A replay must select the same documents, credit and method; the panel's
+    retry may bring another card. ``request_digest`` is a digest of anything
+    else the caller's replays must repeat (the API's: its whole body): it is
+    recorded with the operation in the payment's own transaction, so of two
+    requests sent at once with one key and different bodies, the one that
+    did not pay is the one refused.
     """
     ids = clean_document_ids(document_ids)
     if payment_method not in Payment.Method.values:
         raise InvalidPaymentMethod()
     key = clean_idempotency_key(idempotency_key, required=True)
     actor = user_or_none(actor)
-    digest = request_hash(sorted(ids), bool(use_credit), payment_method)
+    parts = (sorted(ids), bool(use_credit), payment_method)
+    digest, older = request_hash(*parts), None
+    if request_digest is not None:
+        # An operation recorded before the caller's part was counted carries
+        # the digest without it: its retries stay replays.
+        digest, older = request_hash(*parts, request_digest), digest
 
     with transaction.atomic(durable=True):
         locked = lock_reseller(reseller.pk)
@@ -109,6 +122,7 @@ def pay_documents(
             key=key,
             kind=Operation.Kind.PAYMENT,
             digest=digest,
+            older_digest=older,
             plan=selected_read(locked, ids),
             new=[Operation],
         )

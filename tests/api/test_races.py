@@ -15,16 +15,21 @@ import urllib.request
 from collections import Counter
 from datetime import date
 from decimal import Decimal
+from functools import partial
 
 import pytest
 from django.db.models import Sum
 
+from api.keys import key_for_token
 from billing.models import Allocation, Document, Operation
 from tests.api.conftest import make_reseller, new_key
 from tests.billing.ledger_checks import assert_ledger_consistent
 from tests.factories import post
 
 REQUESTS = 20
+# Pairs of requests sent at once, one key each pair, for the race between
+# two bodies under one key.
+ROUNDS = 20
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -81,11 +86,11 @@ def shared_ledger(db):
     return reseller, invoices, credits
 
 
-def preview_body(live_server, key, invoices) -> dict:
+def preview_body(live_server, key, invoices, use_credit=True) -> dict:
     request = urllib.request.Request(
         f"{live_server.url}/api/v1/payments/preview",
         data=json.dumps(
-            {"document_ids": [doc.pk for doc in invoices], "use_credit": True}
+            {"document_ids": [doc.pk for doc in invoices], "use_credit": use_credit}
         ).encode(),
         method="POST",
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
@@ -94,7 +99,7 @@ def preview_body(live_server, key, invoices) -> dict:
         plan = json.loads(response.read())
     return {
         "document_ids": [doc.pk for doc in invoices],
-        "use_credit": True,
+        "use_credit": use_credit,
         "payment_method": "bank_transfer",
         "fingerprint": plan["fingerprint"],
     }
@@ -162,4 +167,48 @@ def test_concurrent_payments_with_20_keys_never_overspend_credit(
     )
     assert Operation.objects.filter(reseller=reseller).count() == statuses[201]
     assert all(doc.open_amount >= 0 for doc in Document.objects.all())
+    assert_ledger_consistent(reseller)
+
+
+def test_one_key_sent_at_once_with_two_cards_charges_the_payers_card(live_server, db):
+    """Two systems of one reseller send the same Idempotency-Key at once, for
+    the same invoice by card, each with its own card: one payment is made
+    and charged to the card of the request that made it, that request is
+    answered 201 with it, and the other is refused as the key reused (it
+    charges nothing), round after round."""
+    reseller = make_reseller()
+    invoices = [
+        post(reseller, "invoice", "10.00", issue_date=date(2026, 1, 1))
+        for _ in range(ROUNDS)
+    ]
+    erp, shop = new_key(reseller, name="ERP"), new_key(reseller, name="Shop")
+    user_of = {erp: key_for_token(erp).user_id, shop: key_for_token(shop).user_id}
+    outcome_of = {erp: "completed", shop: "declined"}
+    url = f"{live_server.url}/api/v1/payments"
+
+    for n, invoice in enumerate(invoices):
+        body = {
+            **preview_body(live_server, erp, [invoice], use_credit=False),
+            "payment_method": "card",
+        }
+        bodies = {
+            erp: {**body, "card_token": "tok_sandbox_success"},
+            shop: {**body, "card_token": "tok_sandbox_declined"},
+        }
+
+        order = f"order-{n}"
+        results = all_at_once(
+            [partial(call, url, key, sent, order) for key, sent in bodies.items()]
+        )
+
+        answers = dict(zip(bodies, results, strict=True))
+        statuses = sorted(status for status, _answer in results)
+        assert statuses == [201, 422], (n, results)
+        payer = next(key for key, (status, _) in answers.items() if status == 201)
+        other = shop if payer == erp else erp
+        (paid,) = Operation.objects.filter(reseller=reseller, idempotency_key=order)
+        assert paid.actor_id == user_of[payer], (n, results)
+        assert paid.status == outcome_of[payer], (n, results)
+        assert answers[payer][1]["id"] == paid.pk
+        assert answers[other][1]["code"] == "idempotency_key_reused"
     assert_ledger_consistent(reseller)

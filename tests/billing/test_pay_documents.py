@@ -100,6 +100,40 @@ def test_same_key_with_other_parameters_is_refused(term_reseller, changes):
     assert ledger_snapshot(term_reseller) == before
 
 
+def test_a_callers_request_digest_is_part_of_what_a_replay_repeats(term_reseller):
+    credit(term_reseller, "10.00")
+    (invoice,) = invoices(term_reseller, "100.00")
+    first = pay(term_reseller, [invoice], idempotency_key="pay-1", request_digest="a")
+    before = ledger_snapshot(term_reseller)
+
+    with pytest.raises(BillingError) as excinfo:
+        pay(term_reseller, [invoice], idempotency_key="pay-1", request_digest="b")
+    assert excinfo.value.code == "idempotency_key_reused"
+    with pytest.raises(BillingError):
+        pay(term_reseller, [invoice], idempotency_key="pay-1")
+
+    again = pay(term_reseller, [invoice], idempotency_key="pay-1", request_digest="a")
+    assert again.pk == first.pk
+    assert ledger_snapshot(term_reseller) == before
+
+
+def test_a_payment_recorded_without_a_request_digest_replays_for_one_with_it(
+    term_reseller,
+):
+    """An operation recorded before its caller's digest was counted: its
+    retries stay replays, whatever digest they bring."""
+    (invoice,) = invoices(term_reseller, "100.00")
+    first = pay(term_reseller, [invoice], idempotency_key="pay-1")
+    before = ledger_snapshot(term_reseller)
+
+    again = pay(term_reseller, [invoice], idempotency_key="pay-1", request_digest="a")
+
+    assert again.pk == first.pk
+    assert ledger_snapshot(term_reseller) == before
+    with pytest.raises(BillingError):
+        pay(term_reseller, [invoice], idempotency_key="pay-1", use_credit=False)
+
+
 def test_same_key_is_independent_per_reseller(term_reseller):
     other = factories.ResellerFactory(marketplace=term_reseller.marketplace)
     (mine,) = invoices(term_reseller, "10.00")

@@ -664,12 +664,11 @@ def test_scope_checker_tells_restricted_from_loose_statements(sql, problem):
     assert bool(found) == bool(problem)
 
 
-# The reseller API's tables. A payment request (the first body sent with an
-# Idempotency-Key) belongs to its reseller and shards with the ledger; a key
-# is found by its prefix before the caller's reseller is known, so the keys
-# stay in one table of their own on the coordinator (BENCHMARKS.md), with the
-# requests counted against each key.
-API_LEDGER_TABLES = {"api_paymentrequest"}
+# The reseller API's tables. A key is found by its prefix before the
+# caller's reseller is known, so the keys stay in one table of their own on
+# the coordinator (BENCHMARKS.md), with the requests counted against each
+# key. The body first sent with an Idempotency-Key is part of its payment's
+# operation (its request hash): the API keeps no ledger table of its own.
 COORDINATOR_TABLES = {"api_apikey", "api_requestcount"}
 
 
@@ -679,7 +678,7 @@ def test_every_ledger_table_carries_its_reseller():
         *apps.get_app_config("api").get_models(),
     ]
     tables = {model._meta.db_table: model for model in models}
-    ledger = LEDGER_TABLES | API_LEDGER_TABLES
+    ledger = LEDGER_TABLES
     unclassified = set(tables) - ledger - NOT_LEDGER_TABLES - {RESELLER_TABLE}
     unclassified -= MARKETPLACE_TABLES | COORDINATOR_TABLES
     assert not unclassified, (
