@@ -117,26 +117,33 @@ def read_statements(data: bytes) -> list[Statement]:
         raise StatementError(_("The file holds no statement."), code="empty")
     for statement in statements:
         for position, line in enumerate(statement.lines, start=1):
-            check_amount(line, position)
+            # A line's position counts within its statement: in a file of
+            # several, the statement is named too.
+            check_amount(line, position, statement if len(statements) > 1 else None)
     return statements
 
 
-def check_amount(line: Line, position: int) -> None:
+def check_amount(line: Line, position: int, statement: Statement | None = None) -> None:
     """Refuse a line whose amount the ledger cannot hold exactly: more
     decimals than its currency has, or more than ``MAX_AMOUNT``."""
     try:
         parse_amount_of_currency(line.amount, line.currency, allow_zero=True)
     except InvalidAmount as exc:
-        raise StatementError(
-            _("Line %(position)d, %(amount)s %(currency)s: %(problem)s")
-            % {
-                "position": position,
-                "amount": str(line.amount)[:40],
-                "currency": line.currency[:3],
-                "problem": exc.message,
-            },
-            code="amount",
-        ) from exc
+        facts = {
+            "position": position,
+            "amount": str(line.amount)[:40],
+            "currency": line.currency[:3],
+            "problem": exc.message,
+        }
+        if statement is None:
+            message = _("Line %(position)d, %(amount)s %(currency)s: %(problem)s")
+        else:
+            facts["statement"] = statement.statement_id[:40]
+            message = _(
+                "Statement %(statement)s, line %(position)d, %(amount)s "
+                "%(currency)s: %(problem)s"
+            )
+        raise StatementError(message % facts, code="amount") from exc
 
 
 def decode_text(data: bytes, *, fallback: str | None = None) -> str:

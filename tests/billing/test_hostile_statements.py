@@ -135,3 +135,20 @@ def test_an_amount_the_ledger_cannot_hold_is_named_in_the_language_of_the_page()
         "Zeile 2, 12.345 EUR: Beträge in EUR haben höchstens 2 Nachkommastellen."
     )
     assert BankLine.objects.count() == 0
+
+
+def test_a_bad_amount_in_a_file_of_several_statements_names_its_statement():
+    """Lines count within their statement: the refusal names which one."""
+    bank.de_marketplace()
+    data = (bank.FIXTURES / "mt940_de.sta").read_bytes()
+    data = data.replace(b"CR42,00N", b"CR42,005N").replace(
+        b":62F:C260306EUR13846,50", b":62F:C260306EUR13846,505"
+    )
+    with translation.override("de"), pytest.raises(StatementRefused) as error:
+        bank.import_bytes(data)
+    assert error.value.code == "amount"
+    assert str(error.value.message) == (
+        "Auszug STARTUMSE 00062/001, Zeile 1, 42.005 EUR: "
+        "Beträge in EUR haben höchstens 2 Nachkommastellen."
+    )
+    assert BankLine.objects.count() == 0
