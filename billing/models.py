@@ -368,6 +368,25 @@ class Payment(models.Model):
             models.Index(
                 fields=["transfer_reference"], name="payment_transfer_reference"
             ),
+            # The payments waiting for a bank transfer, which cash application
+            # reads by reseller (``AWAITS_TRANSFER`` names the same condition):
+            # a completed payment leaves nothing open, a card payment has no
+            # transfer reference, so the index holds only the open transfers.
+            models.Index(
+                fields=["reseller"],
+                name="payment_awaiting_transfer_idx",
+                condition=Q(amount_left_open__gt=0) & ~Q(transfer_reference=""),
+            ),
+            # Those of them quoting an older ``TR-…`` reference, which cash
+            # application reads whole (``older_awaiting_transfers``): none is
+            # made any more, so the index empties as they are paid.
+            models.Index(
+                fields=["reseller"],
+                name="payment_awaiting_older_idx",
+                condition=Q(
+                    amount_left_open__gt=0, transfer_reference__startswith="TR"
+                ),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -935,6 +954,8 @@ class ResellerBankAccount(models.Model):
                 fields=["reseller", "iban"], name="reseller_iban_unique"
             ),
         ]
+        # Cash application finds a statement line's payer by its IBAN.
+        indexes = [models.Index(fields=["iban"], name="reseller_bank_account_iban")]
 
     def __str__(self) -> str:
         return self.iban

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, F, Q, QuerySet, Value
+from django.db.models import BooleanField, CharField, F, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.allocation_policy import PlannedAllocation, plan_allocations
 from billing.exceptions import BillingError, DocumentNotFound
+from billing.fields import AmountField
 from billing.locking import lock_reseller
 from billing.matching import (
     Decision,
@@ -323,58 +324,137 @@ def _lock_resellers(ids: Sequence[int]) -> dict[int, Reseller]:
 
 
 def matching_context(marketplace: Marketplace, lines: Iterable[Line]) -> MatchContext:
-    """Return what the marketplace's ledger offers to match ``lines`` against."""
+    """Return what the marketplace's ledger offers to match ``lines`` against.
+
+    Only what the lines could prove is read, each through an index, so a
+    statement's cost does not grow with the marketplace's ledger: the known
+    accounts of the lines' payers; the payments whose transfer references
+    the lines quote, the open ones of older ``TR-…`` references and the open
+    ones of the payers; the open debits of :func:`_quotable_debits`; and the
+    currencies of the resellers these belong to.
+    """
     lines = list(lines)
-    currencies = dict(
-        Reseller.objects.filter(marketplace=marketplace).values_list("id", "currency")
-    )
+    ibans = sorted({payer_iban(line.payer_account) for line in lines} - {""})
+    accounts = [
+        row
+        for start in range(0, len(ibans), CHUNK)
+        for row in payer_accounts(marketplace, ibans[start : start + CHUNK])
+    ]
+    owners: dict[str, set[int]] = {}
+    for iban, reseller_id in accounts:
+        owners.setdefault(iban, set()).add(reseller_id)
     quoted: set[str] = set()
     for line in lines:
         quoted.update(creditor_reference_candidates(line.text)[0])
-    operation_rows = list(
-        Payment.objects.filter(
-            reseller__marketplace=marketplace,
-            operation__status__in=OPEN_STATUSES,
-        )
-        .exclude(transfer_reference="")
-        .values_list("pk", "reseller_id", "transfer_reference", "amount_left_open")
-    )
-    quoted_list = sorted(quoted)
-    for start in range(0, len(quoted_list), CHUNK):
-        operation_rows += list(
-            Payment.objects.filter(
-                reseller__marketplace=marketplace,
-                transfer_reference__in=quoted_list[start : start + CHUNK],
-            )
-            .exclude(operation__status__in=OPEN_STATUSES)
-            .values_list("pk", "reseller_id", "transfer_reference")
-        )
-    operations = [
-        OperationFact(
-            id=row[0],
-            reseller_id=row[1],
-            reference=row[2],
-            amount_open=row[3] if len(row) > 3 else ZERO,
-        )
-        for row in operation_rows
-    ]
-    accounts = list(
-        ResellerBankAccount.objects.filter(
-            reseller__marketplace=marketplace
-        ).values_list("iban", "reseller_id")
-    )
+    payers = sorted({min(ids) for ids in owners.values() if len(ids) == 1})
+    found = _transfer_payments(marketplace, sorted(quoted), payers)
+    operations = list({fact.id: fact for fact in found}.values())
     documents = [
         DocumentFact(id=pk, reseller_id=reseller_id, number=number, open_amount=open_)
         for pk, reseller_id, number, open_ in _quotable_debits(
             marketplace, lines, accounts
         )
     ]
+    resellers = sorted(
+        {fact.reseller_id for fact in (*operations, *documents)}
+        | {reseller_id for _iban, reseller_id in accounts}
+    )
+    currencies = {
+        pk: currency
+        for start in range(0, len(resellers), CHUNK)
+        for pk, currency in Reseller.objects.filter(
+            marketplace=marketplace, pk__in=resellers[start : start + CHUNK]
+        ).values_list("id", "currency")
+    }
     return MatchContext.build(
         currencies=currencies,
         operations=operations,
         documents=documents,
         accounts=accounts,
     )
+
+
+# "A payment that waits for a bank transfer", as the index of those names
+# it: an open payment (awaiting its transfer, or partly paid) has a transfer
+# reference and an amount left open; a completed one leaves nothing open, a
+# card payment has no reference. Literals, so a prepared statement's generic
+# plan can prove the index's condition.
+AWAITS_TRANSFER = Q(
+    amount_left_open__gt=RawSQL("0", (), output_field=AmountField())
+) & ~Q(transfer_reference=RawSQL("''", (), output_field=CharField()))
+OPERATION_FACT = ("pk", "reseller_id", "transfer_reference", "amount_left_open")
+
+
+def payer_accounts(marketplace: Marketplace, ibans: Sequence[str]) -> QuerySet:
+    """Return the marketplace's known accounts of ``ibans``: (IBAN, reseller)."""
+    return ResellerBankAccount.objects.filter(
+        reseller__marketplace=marketplace, iban__in=ibans
+    ).values_list("iban", "reseller_id")
+
+
+def awaiting_transfers(marketplace: Marketplace) -> QuerySet:
+    """Return the marketplace's payments waiting for a bank transfer."""
+    return Payment.objects.filter(
+        AWAITS_TRANSFER,
+        reseller__marketplace=marketplace,
+        operation__status__in=OPEN_STATUSES,
+    )
+
+
+def older_awaiting_transfers(marketplace: Marketplace) -> QuerySet:
+    """Return the marketplace's payments waiting for a transfer that quote an
+    older ``TR-…`` reference."""
+    # The condition of their index, ``payment_awaiting_older_idx``, as each
+    # database keeps it (SQLite's names its escape character).
+    escape = " ESCAPE '\\'" if connection.vendor == "sqlite" else ""
+    older = RawSQL(
+        f""""billing_payment"."transfer_reference" LIKE 'TR%%'{escape}""",
+        (),
+        output_field=BooleanField(),
+    )
+    return Payment.objects.filter(
+        Q(amount_left_open__gt=RawSQL("0", (), output_field=AmountField())),
+        Q(older),
+        reseller__marketplace=marketplace,
+        operation__status__in=OPEN_STATUSES,
+    )
+
+
+def _transfer_payments(
+    marketplace: Marketplace, quoted: Sequence[str], payers: Sequence[int]
+) -> list[OperationFact]:
+    """Return the payments ``quoted`` references or ``payers`` could prove.
+
+    Those whose reference a line quotes, whatever their status (a transfer
+    for a payment already paid is told apart from an unknown reference);
+    every open one of an older ``TR-…`` reference (found by a search of the
+    line's words for the references known, not by a reading of them); and
+    the open ones of the payers, whose amounts a line may pay. Only open
+    payments carry their amount left open.
+    """
+    fact = (*OPERATION_FACT, "operation__status")
+    rows = []
+    for start in range(0, len(quoted), CHUNK):
+        rows += Payment.objects.filter(
+            reseller__marketplace=marketplace,
+            transfer_reference__in=quoted[start : start + CHUNK],
+        ).values_list(*fact)
+    rows += older_awaiting_transfers(marketplace).values_list(*fact)
+    for start in range(0, len(payers), CHUNK):
+        rows += (
+            awaiting_transfers(marketplace)
+            .filter(reseller_id__in=payers[start : start + CHUNK])
+            .values_list(*fact)
+        )
+    return [
+        OperationFact(
+            id=pk,
+            reseller_id=reseller_id,
+            reference=reference,
+            amount_open=left if status in OPEN_STATUSES else ZERO,
+        )
+        for pk, reseller_id, reference, left, status in rows
+    ]
 
 
 # The kinds of a debit document as literals, as the open-debit indexes' own

@@ -7,13 +7,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from billing.exceptions import IdempotencyKeyReused
 from billing.models import Operation
 from tests.api.conftest import make_reseller
-from tests.billing.migrations import migrate
+from tests.billing.migrations import latest, migrate
 from tests.factories import pay, post
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,15 +20,11 @@ BEFORE = [("api", "0002_request_counts")]
 BODY = "b" * 64
 
 
-def every_latest():
-    return MigrationExecutor(connection).loader.graph.leaf_nodes()
-
-
 @pytest.fixture
 def old_apps():
     apps = migrate(BEFORE)
     yield apps
-    migrate(every_latest())
+    migrate(latest())
 
 
 def test_a_remembered_body_becomes_part_of_its_payments_request(old_apps):
@@ -51,7 +45,7 @@ def test_a_remembered_body_becomes_part_of_its_payments_request(old_apps):
     )
     recorded = dict(Operation.objects.values_list("pk", "request_hash"))
 
-    migrate(every_latest())
+    migrate(latest())
 
     hashes = dict(Operation.objects.values_list("pk", "request_hash"))
     assert hashes[first.pk] != recorded[first.pk]

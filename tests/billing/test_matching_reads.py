@@ -3,7 +3,11 @@
 A statement's lines are matched against the open debits they could prove —
 those whose numbers they quote, those of a known payer's account whose open
 amount they pay, and whatever reads like either — not against every open
-invoice of the marketplace. The decisions are those a whole read gives.
+invoice of the marketplace; against the payments whose references they
+quote, the open ones of older ``TR-…`` references and the open ones of
+their payers, not every payment waiting for a transfer; and against the
+known accounts and currencies of those payers and resellers only. The
+decisions are those a whole read gives.
 """
 
 from datetime import date
@@ -16,12 +20,25 @@ from billing.matching import (
     LineFacts,
     MatchContext,
     Method,
+    OperationFact,
     Reason,
     match_line,
 )
-from billing.models import Document, NumberKey
-from billing.references import normalize, quoted_number_keys, useful_document_number
-from billing.services.cash_application import matching_context
+from billing.models import (
+    Document,
+    NumberKey,
+    Operation,
+    Payment,
+    Reseller,
+    ResellerBankAccount,
+)
+from billing.references import (
+    creditor_reference,
+    normalize,
+    quoted_number_keys,
+    useful_document_number,
+)
+from billing.services.cash_application import OPEN_STATUSES, matching_context
 from billing.statements import Line
 from tests import factories
 from tests.billing import bank
@@ -89,21 +106,58 @@ def ledger():
     factories.post(delta, number="AB7788", total="56.00")
     factories.post(other, number="a-b 7788", total="57.00")
     factories.post(cobalt, number="COB-UNIQUE-1", total="42.42")
+    # Payments waiting for a transfer: one whose reference a line quotes, one
+    # of an older TR- reference, one of a payer's account, and one nobody
+    # quotes or pays; and a paid one whose reference a line quotes.
+    bank.awaiting(other, [factories.post(other, number="OTH-W1", total="71.00")], 4711)
+    legacy = bank.awaiting(delta, [factories.post(delta, number="DEL-W2", total="72")])
+    Payment.objects.filter(pk=legacy.pk).update(transfer_reference="TR-DE-9-00000077")
+    bank.awaiting(cobalt, [factories.post(cobalt, number="COB-W3", total="73.00")])
+    unquoted = factories.post(other, number="OTH-W4", total="74.00")
+    bank.awaiting(other, [unquoted])
+    paid = bank.awaiting(delta, [factories.post(delta, number="DEL-W5", total="75")])
+    Operation.objects.filter(pk=paid.pk).update(status=Operation.Status.COMPLETED)
+    Payment.objects.filter(pk=paid.pk).update(
+        amount_left_open=0, transfer_reference=creditor_reference(4712)
+    )
+    # Accounts and a reseller no line pays from.
+    for n in range(5):
+        bank.reseller(de, f"Far {n}", iban=f"DE{n:02d}{'1' * 18}")
     return de, cobalt, delta, other
 
 
 def _whole_context(marketplace, lines) -> MatchContext:
-    """The context as it was read before: every open debit of the marketplace."""
+    """The context as it was read before: every open debit, open payment,
+    known account and currency of the marketplace (and the payments whose
+    references the lines quote)."""
     context = matching_context(marketplace, lines)
+    payments = Payment.objects.filter(reseller__marketplace=marketplace)
+    quoted = [op for op in context.operations.values() if op.amount_open == 0]
     return MatchContext.build(
-        currencies=context.currencies,
-        operations=context.operations.values(),
+        currencies=dict(
+            Reseller.objects.filter(marketplace=marketplace).values_list(
+                "id", "currency"
+            )
+        ),
+        operations=[
+            *quoted,
+            *(
+                OperationFact(pk, reseller_id, reference, left)
+                for pk, reseller_id, reference, left in payments.filter(
+                    operation__status__in=OPEN_STATUSES
+                )
+                .exclude(transfer_reference="")
+                .values_list(
+                    "pk", "reseller_id", "transfer_reference", "amount_left_open"
+                )
+            ),
+        ],
         documents=[
             doc for docs in _every_open_debit(marketplace).values() for doc in docs
         ],
-        accounts=[
-            (iban, pk) for iban, owners in context.accounts.items() for pk in owners
-        ],
+        accounts=ResellerBankAccount.objects.filter(
+            reseller__marketplace=marketplace
+        ).values_list("iban", "reseller_id"),
     )
 
 
@@ -138,6 +192,16 @@ LINES = [
         _line("x", "56.00", bank.DELTA_IBAN),
     ),
     ("quotes nothing", _line("Miete Mai")),
+    (
+        "quotes the reference of a payment waiting for it",
+        _line("RF71 0000 0000 4711", "71.00"),
+    ),
+    ("quotes an older reference", _line("TR-DE-9-00000077", "72.00")),
+    (
+        "pays what its account's payment waits for",
+        _line("Danke", "73.00", bank.COBALT_IBAN),
+    ),
+    ("quotes the reference of a paid payment", _line("RF44 0000 0000 4712")),
 ]
 
 
@@ -155,10 +219,22 @@ def test_a_statement_reads_only_the_debits_its_lines_could_prove(ledger):
         "COB-0001",
         "DEL-0002",
         "COB-UNIQUE-1",
+        "COB-W3",  # Cobalt's account pays 73.00
         *(f"DEL-{n:04d}" for n in range(20)),  # Delta's account pays 100.00
     }
     assert "AB7788" not in context.documents
     assert len(read) < Document.objects.filter(marketplace=de).count() - 30
+    waiting = {
+        op.reference: op.amount_open for ops in context.awaiting.values() for op in ops
+    }
+    assert waiting == {
+        creditor_reference(4711): Decimal("71.00"),
+        "TR-DE-9-00000077": Decimal("72.00"),
+        Payment.objects.get(reseller=cobalt).transfer_reference: Decimal("73.00"),
+    }
+    assert normalize(creditor_reference(4712)) in context.operations
+    assert set(context.accounts) == {bank.COBALT_IBAN, bank.DELTA_IBAN}
+    assert set(context.currencies) == {cobalt.pk, delta.pk, other.pk}
 
 
 @pytest.mark.parametrize("name,line", LINES, ids=[name for name, _line in LINES])
@@ -205,3 +281,11 @@ def test_the_decisions_still_prove_what_they_did(ledger):
     assert decide["pays the amount of a number that reads alike"].reason == (
         Reason.ACCOUNT_NO_AMOUNT
     )
+    assert decide["quotes the reference of a payment waiting for it"].method == (
+        Method.REFERENCE
+    )
+    assert decide["quotes an older reference"].reseller_id == delta.pk
+    paid_to_order = decide["pays what its account's payment waits for"]
+    assert paid_to_order.method == Method.ACCOUNT
+    assert paid_to_order.operation_ids == (Payment.objects.get(reseller=cobalt).pk,)
+    assert decide["quotes the reference of a paid payment"].reseller_id == delta.pk

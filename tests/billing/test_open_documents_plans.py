@@ -31,10 +31,13 @@ from billing.models import (
     Document,
     DocumentKind,
     Operation,
+    Payment,
     Reseller,
+    ResellerBankAccount,
     Source,
 )
 from billing.payment_plan import OPEN_CREDITS, OPEN_DEBITS, documents_read
+from billing.references import creditor_reference
 from billing.selectors import (
     allocations_for_document,
     allocations_of_operation,
@@ -45,7 +48,13 @@ from billing.selectors import (
     payments_left_charging,
     unpaid_documents,
 )
-from billing.services.cash_application import open_debits_numbered, open_debits_paid
+from billing.services.cash_application import (
+    awaiting_transfers,
+    older_awaiting_transfers,
+    open_debits_numbered,
+    open_debits_paid,
+    payer_accounts,
+)
 from billing.services.ledger_steps import REPLAY, amounts_update
 from tests import factories
 
@@ -66,7 +75,11 @@ def generic_plan(queryset) -> str:
 def generic_plan_of(sql: str, params) -> str:
     """Return EXPLAIN of ``sql`` as a prepared statement's generic plan."""
     numbers = iter(range(1, len(params) + 1))
-    prepared = re.sub("%s", lambda _match: f"${next(numbers)}", sql)
+    prepared = re.sub(
+        "%%|%s",
+        lambda match: "%" if match.group() == "%%" else f"${next(numbers)}",
+        sql,
+    )
     values = connection.ops.compose_sql(", ".join(["%s"] * len(params)), params)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
@@ -222,6 +235,29 @@ KEY_READS = {
         ).query.sql_with_params(),
         lambda: OPEN_INDEXES,
     ),
+    "bank-line-payers-awaiting-transfers": (
+        lambda r, op: (
+            awaiting_transfers(r.marketplace)
+            .filter(reseller_id__in=[r.pk])
+            .values_list("pk", "amount_left_open")
+            .query.sql_with_params()
+        ),
+        lambda: "payment_awaiting_transfer_idx",
+    ),
+    "bank-line-older-transfer-references": (
+        lambda r, op: (
+            older_awaiting_transfers(r.marketplace)
+            .values_list("pk", "amount_left_open")
+            .query.sql_with_params()
+        ),
+        lambda: "payment_awaiting_older_idx",
+    ),
+    "bank-line-payer-accounts": (
+        lambda r, op: payer_accounts(
+            r.marketplace, ["DE02120300000000202051"]
+        ).query.sql_with_params(),
+        lambda: "reseller_bank_account_iban",
+    ),
     "number-check": (
         lambda r, op: Document.objects.filter(
             marketplace_id=r.marketplace_id, number="INV-1"
@@ -332,6 +368,42 @@ def operations_history(reseller, count: int) -> None:
     )
 
 
+def transfers_history(reseller, count: int) -> None:
+    """Add ``count`` payments by bank transfer, each paid long ago, but two
+    still waiting for their transfers (one of an older ``TR-…`` reference)."""
+    operations = Operation.objects.bulk_create(
+        Operation(
+            reseller=reseller,
+            kind=Operation.Kind.PAYMENT,
+            status=Operation.Status.COMPLETED
+            if n > 1
+            else Operation.Status.AWAITING_TRANSFER,
+            source=Source.RESELLER_PANEL,
+        )
+        for n in range(count)
+    )
+    Payment.objects.bulk_create(
+        Payment(
+            operation=operation,
+            reseller=reseller,
+            method=Payment.Method.BANK_TRANSFER,
+            amount_left_open=0 if n > 1 else 10,
+            transfer_reference=f"TR-DE-{reseller.pk}-{operation.pk:08d}"
+            if n == 1
+            else creditor_reference(operation.pk),
+        )
+        for n, operation in enumerate(operations)
+    )
+
+
+def accounts_history(reseller, count: int) -> None:
+    """Add ``count`` accounts the reseller was seen paying from."""
+    ResellerBankAccount.objects.bulk_create(
+        ResellerBankAccount(reseller=reseller, iban=f"DE{reseller.pk:02d}{n:018d}")
+        for n in range(count)
+    )
+
+
 @pytest.mark.parametrize("read", list(KEY_READS))
 def test_key_reads_use_their_index(long_account, read):
     """On PostgreSQL in a prepared statement's generic plan; SQLite plans
@@ -339,6 +411,12 @@ def test_key_reads_use_their_index(long_account, read):
     for reseller in Reseller.objects.filter(marketplace=long_account.marketplace):
         # Most of the operations are another account's.
         operations_history(reseller, 200 if reseller == long_account else 1400)
+        transfers_history(reseller, 500)
+        accounts_history(reseller, 500)
+        if reseller != long_account:
+            # The marketplace's other open invoices, which a statement's
+            # read by number must not walk.
+            history(reseller, 500, open_=True, prefix="OPEN")
     memo, invoice = Document.objects.filter(
         reseller=long_account, open_amount__gt=0
     ).order_by("kind")  # credit_memo, invoice
