@@ -334,7 +334,8 @@ def matching_context(marketplace: Marketplace, lines: Iterable[Line]) -> MatchCo
     currencies of the resellers these belong to.
     """
     lines = list(lines)
-    ibans = sorted({payer_iban(line.payer_account) for line in lines} - {""})
+    line_ibans = [payer_iban(line.payer_account) for line in lines]
+    ibans = sorted(set(line_ibans) - {""})
     accounts = [
         row
         for start in range(0, len(ibans), CHUNK)
@@ -343,17 +344,20 @@ def matching_context(marketplace: Marketplace, lines: Iterable[Line]) -> MatchCo
     owners: dict[str, set[int]] = {}
     for iban, reseller_id in accounts:
         owners.setdefault(iban, set()).add(reseller_id)
+    # What each payer (the one reseller a line's account is known for) paid.
+    paid: dict[int, set[Decimal]] = {}
+    for line, iban in zip(lines, line_ibans, strict=True):
+        owning = owners.get(iban, set())
+        if len(owning) == 1:
+            paid.setdefault(min(owning), set()).add(line.amount)
     quoted: set[str] = set()
     for line in lines:
         quoted.update(creditor_reference_candidates(line.text)[0])
-    payers = sorted({min(ids) for ids in owners.values() if len(ids) == 1})
-    found = _transfer_payments(marketplace, sorted(quoted), payers)
+    found = _transfer_payments(marketplace, sorted(quoted), sorted(paid))
     operations = list({fact.id: fact for fact in found}.values())
     documents = [
         DocumentFact(id=pk, reseller_id=reseller_id, number=number, open_amount=open_)
-        for pk, reseller_id, number, open_ in _quotable_debits(
-            marketplace, lines, accounts
-        )
+        for pk, reseller_id, number, open_ in _quotable_debits(marketplace, lines, paid)
     ]
     resellers = sorted(
         {fact.reseller_id for fact in (*operations, *documents)}
@@ -379,9 +383,10 @@ def matching_context(marketplace: Marketplace, lines: Iterable[Line]) -> MatchCo
 # reference and an amount left open; a completed one leaves nothing open, a
 # card payment has no reference. Literals, so a prepared statement's generic
 # plan can prove the index's condition.
-AWAITS_TRANSFER = Q(
-    amount_left_open__gt=RawSQL("0", (), output_field=AmountField())
-) & ~Q(transfer_reference=RawSQL("''", (), output_field=CharField()))
+LEAVES_AMOUNT_OPEN = Q(amount_left_open__gt=RawSQL("0", (), output_field=AmountField()))
+AWAITS_TRANSFER = LEAVES_AMOUNT_OPEN & ~Q(
+    transfer_reference=RawSQL("''", (), output_field=CharField())
+)
 OPERATION_FACT = ("pk", "reseller_id", "transfer_reference", "amount_left_open")
 
 
@@ -413,7 +418,7 @@ def older_awaiting_transfers(marketplace: Marketplace) -> QuerySet:
         output_field=BooleanField(),
     )
     return Payment.objects.filter(
-        Q(amount_left_open__gt=RawSQL("0", (), output_field=AmountField())),
+        LEAVES_AMOUNT_OPEN,
         Q(older),
         reseller__marketplace=marketplace,
         operation__status__in=OPEN_STATUSES,
@@ -471,27 +476,20 @@ DEBIT_FACT = ("id", "reseller_id", "number", "open_amount")
 def _quotable_debits(
     marketplace: Marketplace,
     lines: Sequence[Line],
-    accounts: Sequence[tuple[str, int]],
+    paid: dict[int, set[Decimal]],
 ) -> list[tuple]:
     """Return the open debits ``lines`` could prove, as :data:`DEBIT_FACT` rows.
 
-    Those whose number a line quotes; those of a payer's known account whose
-    open amount a line pays; and every open debit whose number reads like
-    one of theirs (two such prove nothing, so the matcher must see both).
-    Read through ``document_open_debit_number_idx`` and the reseller's open
-    debits, never the whole marketplace: a statement's cost does not grow
-    with the ledger.
+    Those whose number a line quotes; those of each payer in ``paid`` whose
+    open amount is one of the amounts it paid; and every open debit whose
+    number reads like one of theirs (two such prove nothing, so the matcher
+    must see both). Read through ``document_open_debit_number_idx`` and the
+    reseller's open debits, never the whole marketplace: a statement's cost
+    does not grow with the ledger.
     """
-    owners: dict[str, set[int]] = {}
-    for iban, reseller_id in accounts:
-        owners.setdefault(iban, set()).add(reseller_id)
     keys: set[str] = set()
-    paid: dict[int, set[Decimal]] = {}
     for line in lines:
         keys |= quoted_number_keys(line.text)
-        owning = owners.get(payer_iban(line.payer_account), set())
-        if len(owning) == 1:
-            paid.setdefault(min(owning), set()).add(line.amount)
     found: dict[int, tuple] = {}
     payers = sorted(paid)
     for start in range(0, len(payers), PAYERS_PER_READ):
