@@ -193,6 +193,18 @@ class ResellerMembership(models.Model):
         return f"{self.user} @ {self.reseller}"
 
 
+def same_reseller(*relations: str) -> Q:
+    """Return the condition that each related ledger row (``"payment"``,
+    ``"payment__operation"``) belongs to the queried row's reseller.
+
+    Rows of one reseller are joined by their ids; saying too that they share
+    the reseller lets a database sharded by ``reseller_id`` join them on one
+    shard (BENCHMARKS.md, "Past one machine"). It never changes a result: a
+    ledger row only ever refers to rows of its own reseller.
+    """
+    return Q(**{f"{relation}__reseller": F("reseller") for relation in relations})
+
+
 def completed_now() -> dict[str, datetime]:
     """Return the times of an operation completed as it is made: created and
     completed at one instant, so that no operation reads as completed before

@@ -59,6 +59,7 @@ from billing.models import (
     Reseller,
     ResellerBankAccount,
     Source,
+    same_reseller,
 )
 from billing.money import format_money
 from billing.payment_plan import open_item
@@ -401,6 +402,7 @@ def awaiting_transfers(marketplace: Marketplace) -> QuerySet:
     """Return the marketplace's payments waiting for a bank transfer."""
     return Payment.objects.filter(
         AWAITS_TRANSFER,
+        same_reseller("operation"),
         reseller__marketplace=marketplace,
         operation__status__in=OPEN_STATUSES,
     )
@@ -420,6 +422,7 @@ def older_awaiting_transfers(marketplace: Marketplace) -> QuerySet:
     return Payment.objects.filter(
         LEAVES_AMOUNT_OPEN,
         Q(older),
+        same_reseller("operation"),
         reseller__marketplace=marketplace,
         operation__status__in=OPEN_STATUSES,
     )
@@ -441,6 +444,7 @@ def _transfer_payments(
     rows = []
     for start in range(0, len(quoted), CHUNK):
         rows += Payment.objects.filter(
+            same_reseller("operation"),
             reseller__marketplace=marketplace,
             transfer_reference__in=quoted[start : start + CHUNK],
         ).values_list(*fact)
@@ -593,7 +597,10 @@ def _apply(
     operations = {
         op.pk: op
         for op in Operation.objects.filter(
-            reseller_id__in=locked, pk__in=wanted, kind=Operation.Kind.PAYMENT
+            same_reseller("payment"),
+            reseller_id__in=locked,
+            pk__in=wanted,
+            kind=Operation.Kind.PAYMENT,
         ).select_related("payment")
     }
     selected = _selected_documents(operations, locked)

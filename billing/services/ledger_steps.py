@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import FilteredRelation
 from django.utils import timezone, translation
 
 from billing import rows
@@ -32,6 +32,7 @@ from billing.models import (
     Reversal,
     Source,
     completed_now,
+    same_reseller,
 )
 from billing.payment_plan import auto_apply_plan
 
@@ -679,7 +680,14 @@ def reverse_allocations(
 def active_allocations(**filters) -> list[Allocation]:
     """Return allocations not yet unlinked, with their documents."""
     return list(
-        Allocation.objects.filter(Q(reversal__isnull=True), **filters)
+        Allocation.objects.alias(
+            # The reversal looked for is the allocation's reseller's (an
+            # outer join keeps the condition in its ON clause).
+            own_reversal=FilteredRelation(
+                "reversal", condition=same_reseller("reversal")
+            )
+        )
+        .filter(same_reseller("credit", "debit"), own_reversal__isnull=True, **filters)
         .select_related("credit", "debit")
         .order_by("id")
     )

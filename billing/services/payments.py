@@ -44,6 +44,7 @@ from billing.models import (
     Reseller,
     Source,
     completed_now,
+    same_reseller,
 )
 from billing.money import quantize
 from billing.payment_plan import (
@@ -296,7 +297,7 @@ def _record_outcome(operation: Operation, result: ChargeResult) -> Operation:
     with transaction.atomic(durable=True):
         reseller = lock_reseller(operation.reseller_id)
         operation = Operation.objects.select_related("reseller", "payment").get(
-            pk=operation.pk, reseller=reseller
+            same_reseller("payment"), pk=operation.pk, reseller=reseller
         )
         payment = operation.payment
         charging = operation.status == Operation.Status.CHARGING
@@ -394,6 +395,7 @@ def _record_charge(
 def _refuse_overlapping_charge(reseller: Reseller, ids: Sequence[int]) -> None:
     """Refuse a second card charge for documents a pending charge covers."""
     if PaymentDocument.objects.filter(
+        same_reseller("payment", "payment__operation"),
         reseller=reseller,
         document_id__in=ids,
         payment__operation__status=Operation.Status.CHARGING,

@@ -13,7 +13,9 @@ check every statement with :func:`scope_problems`:
   (as ``VALUES``, ``SELECT`` or PostgreSQL's bulk ``UNNEST`` of arrays);
 - in any other statement, each ledger table it names is restricted by
   ``<table>."reseller_id" = N`` (the reseller table by ``"id" = N``), or is
-  joined by an equality to a table so restricted;
+  joined to a table so restricted by an equality of their ``reseller_id``
+  (the reseller table's ``id``): a sharded database finds the rows it
+  joins on the same shard only through that column, not through an id;
 - no other reseller id appears, and no ``OR`` can widen a restriction;
 - the one allowed exception is the check that a document number is free in
   the marketplace (a constraint across resellers; BENCHMARKS.md says how it
@@ -100,7 +102,7 @@ NOT_ALIAS = {
     "JOIN", "LIMIT", "ORDER", "GROUP", "VALUES", "FOR", "RETURNING", "WHEN",
     "HAVING", "UNION", "OFFSET", "USING",
 }  # fmt: skip
-EQUALS_JOIN = re.compile(r'("?\w+"?)\."\w+"\s*=\s*\(?("?\w+"?)\."\w+"')
+EQUALS_JOIN = re.compile(r'("?\w+"?)\."(\w+)"\s*=\s*\(?("?\w+"?)\."(\w+)"')
 # A reseller id given as ``= 7`` or as a list, ``IN (7, 8)`` (a subquery's
 # ``IN (SELECT …`` names no id).
 IDS = r"\s*(?:=\s*'?(\d+)|IN\s*\(([\d\s,']+)\))"
@@ -167,10 +169,18 @@ def scope_problems(
 
 
 def _loose(statement: str, ledger: dict, restricted: set[str]) -> list[str]:
-    """Return the tables neither restricted nor joined by an equality to a
-    table that is (the joins followed as far as they go)."""
+    """Return the tables neither restricted nor joined to a table that is by
+    an equality of the columns both are distributed by (the joins followed
+    as far as they go)."""
     restricted = set(restricted)
-    joins = EQUALS_JOIN.findall(_outside_strings(statement))
+    joins = [
+        (left, right)
+        for left, left_column, right, right_column in EQUALS_JOIN.findall(
+            _outside_strings(statement)
+        )
+        if _distribution_column(ledger, left) == left_column
+        and _distribution_column(ledger, right) == right_column
+    ]
     grew = True
     while grew:
         grew = False
@@ -180,6 +190,17 @@ def _loose(statement: str, ledger: dict, restricted: set[str]) -> list[str]:
                     restricted.add(b)
                     grew = True
     return sorted(ledger[a] for a in ledger if a not in restricted)
+
+
+def _distribution_column(ledger: dict, alias: str) -> str | None:
+    """Return the column ``alias``'s table is distributed by (None if it is
+    no ledger table)."""
+    table = ledger.get(alias)
+    if table is None:
+        return None
+    if table == RESELLER_TABLE:
+        return "id"
+    return "marketplace_id" if table in MARKETPLACE_TABLES else "reseller_id"
 
 
 # Tables a read across a marketplace's resellers is restricted on directly.
@@ -192,7 +213,8 @@ def marketplace_read_problems(statement: str, marketplace_id: int) -> str:
     Matching a bank statement's lines reads the marketplace's open payments,
     documents and known payer accounts across its resellers: each table it
     names must be restricted by ``marketplace_id`` = the marketplace, or be
-    joined by an equality to a table that is.
+    joined to a table that is by an equality of the columns both are
+    distributed by (a read across shards joins co-located rows only so).
     """
     if not statement.lstrip().upper().startswith("SELECT"):
         return "a write before the resellers it pays are locked"
@@ -557,7 +579,29 @@ def assert_scoped_to(capture: Capture, reseller, *others) -> None:
         (
             'SELECT * FROM "billing_allocation" INNER JOIN "billing_document" ON '
             '("billing_allocation"."credit_id" = "billing_document"."id") WHERE '
+            '("billing_allocation"."reseller_id" = 7 AND '
+            '"billing_document"."reseller_id" = ("billing_allocation"."reseller_id"))',
+            "",
+        ),
+        (
+            # Joined by its id alone: a sharded database could not tell which
+            # shard holds the document.
+            'SELECT * FROM "billing_allocation" INNER JOIN "billing_document" ON '
+            '("billing_allocation"."credit_id" = "billing_document"."id") WHERE '
             '"billing_allocation"."reseller_id" = 7',
+            "not restricted",
+        ),
+        (
+            'SELECT * FROM "billing_payment" INNER JOIN "billing_reseller" ON '
+            '("billing_payment"."reseller_id" = "billing_reseller"."id") WHERE '
+            '"billing_reseller"."id" = 7',
+            "",
+        ),
+        (
+            'SELECT * FROM "billing_allocation" LEFT OUTER JOIN "billing_reversal" '
+            'live ON ("billing_allocation"."id" = live."allocation_id" AND '
+            '(live."reseller_id" = ("billing_allocation"."reseller_id"))) WHERE '
+            '("billing_allocation"."reseller_id" = 7 AND live."id" IS NULL)',
             "",
         ),
         (
