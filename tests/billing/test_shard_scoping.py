@@ -73,10 +73,12 @@ LEDGER_TABLES = {
 }
 # The distribution root: its own id is the distribution key.
 RESELLER_TABLE = "billing_reseller"
-# Not distributed by reseller: reference tables copied to every node, and
+# Not distributed by reseller: reference tables copied to every node (the
+# marketplaces and the link of each to its staff), and
 # the sandbox gateway's stand-in for a payment processor's own records.
 NOT_LEDGER_TABLES = {
     "billing_marketplace",
+    "billing_marketplace_staff",
     "billing_sandboxcharge",
 }
 # Numbering shared by the resellers of one marketplace: the constraint across
