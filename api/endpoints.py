@@ -316,7 +316,9 @@ def get_payment(request: HttpRequest, payment_id: Path[DocumentId]):
 
 def _payment_detail(reseller: Reseller, operation_id: int) -> dict:
     operation = (
-        selectors.operations_for_reseller(reseller)
+        selectors.with_selected_documents(
+            selectors.operations_for_reseller(reseller), reseller
+        )
         .filter(kind__in=RECEIPT_KINDS, pk=operation_id)
         .first()
     )

@@ -6,10 +6,13 @@ a staff user's marketplaces or to one reseller.
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from collections.abc import Iterable
+
+from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 
 from billing.models import (
     DEBIT_KINDS,
+    Allocation,
     BankLine,
     BankStatement,
     Document,
@@ -74,17 +77,34 @@ def open_debits_of(reseller: Reseller) -> QuerySet[Document]:
     ).order_by("issue_date", "number")
 
 
-def bank_lines_of_operation(operation: Operation) -> QuerySet[BankLine]:
-    """Return the bank lines whose money went to the operation's documents."""
-    return (
+def bank_lines_of_operation(
+    operation: Operation, allocations: Iterable[Allocation]
+) -> list[BankLine]:
+    """Return the bank lines whose money went to the operation's documents,
+    in booking order: the lines it was made for, and the lines whose payment
+    document its ``allocations`` applied.
+
+    The lines belong to the marketplace and their payment documents to the
+    reseller, which a sharded database keeps apart (BENCHMARKS.md): each is
+    read on its own, restricted to its owner.
+    """
+    reseller_id = operation.reseller_id
+    made_for = Q(operation=operation)
+    applied = {allocation.credit_id for allocation in allocations}
+    if applied:
+        made_for |= Q(payment_id__in=applied)
+    ordered = list(
         BankLine.objects.filter(
-            Q(operation=operation) | Q(payment__allocations_out__operation=operation),
-            reseller_id=operation.reseller_id,
-        )
-        .select_related("payment")
-        .distinct()
-        .order_by("booking_date", "pk")
+            made_for,
+            marketplace_id=operation.reseller.marketplace_id,
+            reseller_id=reseller_id,
+        ).order_by("booking_date", "pk")
     )
+    prefetch_related_objects(
+        ordered,
+        Prefetch("payment", queryset=Document.objects.filter(reseller_id=reseller_id)),
+    )
+    return ordered
 
 
 def bank_account_of(marketplace: Marketplace) -> MarketplaceBankAccount | None:

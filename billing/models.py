@@ -328,6 +328,11 @@ class Operation(ChoiceLabels, models.Model):
     def reference(self) -> str:
         return f"OP-{self.pk:08d}" if self.pk else "OP-new"
 
+    @property
+    def reverts_reference(self) -> str:
+        """The reference of the operation this one reverts ("" if none)."""
+        return f"OP-{self.reverts_id:08d}" if self.reverts_id else ""
+
 
 class Payment(models.Model):
     """A reseller's payment request and what came of it.

@@ -16,9 +16,11 @@ from django.db.models import (
     Count,
     Exists,
     F,
+    FilteredRelation,
     Max,
     Min,
     OuterRef,
+    Prefetch,
     Q,
     QuerySet,
     Sum,
@@ -39,9 +41,12 @@ from billing.models import (
     DocumentKind,
     Marketplace,
     Operation,
+    Payment,
+    PaymentDocument,
     Reseller,
     ResellerMembership,
     Reversal,
+    same_reseller,
 )
 
 ZERO = Decimal(0)
@@ -233,20 +238,46 @@ def status_filter(status: str, *, for_reseller: bool) -> Q:
 
 def allocations_for_document(document: Document) -> QuerySet[Allocation]:
     """Return every allocation touching the document, reversed ones included."""
-    return (
+    # An allocation applies a credit-kind document to a debit-kind one.
+    side = "credit" if document.kind in CREDIT_KINDS else "debit"
+    return with_reversals(
         Allocation.objects.filter(
-            Q(credit=document) | Q(debit=document), reseller_id=document.reseller_id
+            same_reseller("credit", "debit", "operation"),
+            reseller_id=document.reseller_id,
+            **{side: document},
         )
-        .select_related(
-            "credit",
-            "debit",
-            "operation",
-            "created_by",
-            "reversal",
-            "reversal__actor",
-        )
-        .order_by("created_at", "id")
+        .select_related("credit", "debit", "operation", "created_by")
+        .order_by("created_at", "id"),
+        document.reseller_id,
     )
+
+
+def with_reversals(
+    allocations: QuerySet[Allocation], reseller_id: int
+) -> QuerySet[Allocation]:
+    """Add each allocation's reversal, if it was unlinked, with its actor.
+
+    Read apart and restricted to the reseller, like every join between the
+    reseller's rows: an allocation without one would need an outer join,
+    which a database sharded by reseller routes only when its ``ON`` clause
+    names the reseller.
+    """
+    return allocations.prefetch_related(
+        Prefetch(
+            "reversal",
+            queryset=Reversal.objects.filter(reseller_id=reseller_id).select_related(
+                "actor"
+            ),
+        )
+    )
+
+
+def without_reversal(allocations: QuerySet[Allocation]) -> QuerySet[Allocation]:
+    """Keep the allocations not unlinked; their reversal is looked for among
+    the reseller's rows (the condition in the outer join's ``ON`` clause)."""
+    return allocations.alias(
+        own_reversal=FilteredRelation("reversal", condition=same_reseller("reversal"))
+    ).filter(own_reversal__isnull=True)
 
 
 def operations_for_reseller(reseller: Reseller) -> QuerySet[Operation]:
@@ -254,11 +285,18 @@ def operations_for_reseller(reseller: Reseller) -> QuerySet[Operation]:
     and, for a payment, its payment record (``operation.payment``)."""
     return (
         Operation.objects.filter(reseller=reseller)
-        .select_related("actor", "reverts", "reseller", "payment")
+        .select_related("actor", "reseller")
+        # A payment record only a payment has: read apart, on the reseller
+        # (see ``with_reversals``).
+        .prefetch_related(
+            Prefetch("payment", queryset=Payment.objects.filter(reseller=reseller))
+        )
         .annotate(
             has_active_allocations=Exists(
-                Allocation.objects.filter(
-                    operation=OuterRef("pk"), reversal__isnull=True
+                without_reversal(
+                    Allocation.objects.filter(
+                        operation=OuterRef("pk"), reseller=OuterRef("reseller")
+                    )
                 )
             )
         )
@@ -314,12 +352,17 @@ def operation_corrections(
     ids = [operation.pk for operation in operations]
     taken_back = (
         Allocation.objects.filter(reseller=reseller, operation_id__in=ids)
+        .alias(
+            own_reversal=FilteredRelation(
+                "reversal", condition=same_reseller("reversal")
+            )
+        )
         .order_by()
         .values("operation_id")
         .annotate(
             applied=_amount_sum("amount"),
-            reopened=_amount_sum("amount", filter=Q(reversal__isnull=False)),
-            last_at=Max("reversal__created_at"),
+            reopened=_amount_sum("amount", filter=Q(own_reversal__isnull=False)),
+            last_at=Max("own_reversal__created_at"),
         )
         .filter(reopened__gt=0)
     )
@@ -331,10 +374,17 @@ def operation_corrections(
     }
 
 
-def with_selected_documents(operations: QuerySet[Operation]) -> QuerySet[Operation]:
+def with_selected_documents(
+    operations: QuerySet[Operation], reseller: Reseller
+) -> QuerySet[Operation]:
     """Add each payment's selected documents, in order, as
     ``operation.payment.selections`` (one query for the page)."""
-    return operations.prefetch_related("payment__selections")
+    return operations.prefetch_related(
+        Prefetch(
+            "payment__selections",
+            queryset=PaymentDocument.objects.filter(reseller=reseller),
+        )
+    )
 
 
 def selected_documents(operation: Operation) -> QuerySet[Document]:
@@ -346,21 +396,44 @@ def selected_documents(operation: Operation) -> QuerySet[Document]:
     )
 
 
+def documents_of_receipt(
+    operation: Operation, allocations: Iterable[Allocation]
+) -> list[Document]:
+    """Return the documents a payment was asked to pay and those the
+    operation's ``allocations`` paid (an automatic application selects none),
+    in the order of the reseller's documents."""
+    documents = []
+    if operation.kind == Operation.Kind.PAYMENT:
+        documents = list(selected_documents(operation))
+    missing = {a.debit_id for a in allocations} - {doc.pk for doc in documents}
+    if missing:
+        reseller = Reseller(pk=operation.reseller_id)
+        documents += documents_for_reseller(reseller).filter(pk__in=missing)
+    return sorted(documents, key=lambda doc: (doc.issue_date, doc.number, doc.pk))
+
+
 def allocations_of_operation(operation: Operation) -> QuerySet[Allocation]:
     """Return what an operation applied, with reversal state."""
-    return (
+    return with_reversals(
         Allocation.objects.filter(
-            operation=operation, reseller_id=operation.reseller_id
+            same_reseller("credit", "debit"),
+            operation=operation,
+            reseller_id=operation.reseller_id,
         )
-        .select_related("credit", "debit", "reversal", "reversal__actor")
-        .order_by("id")
+        .select_related("credit", "debit")
+        .order_by("id"),
+        operation.reseller_id,
     )
 
 
 def reversals_of_operation(operation: Operation) -> QuerySet[Reversal]:
     """Return what an unlink or revert operation reversed."""
     return (
-        Reversal.objects.filter(operation=operation, reseller_id=operation.reseller_id)
+        Reversal.objects.filter(
+            same_reseller("allocation", "allocation__credit", "allocation__debit"),
+            operation=operation,
+            reseller_id=operation.reseller_id,
+        )
         .select_related("allocation__credit", "allocation__debit")
         .order_by("id")
     )
@@ -368,8 +441,15 @@ def reversals_of_operation(operation: Operation) -> QuerySet[Reversal]:
 
 def audit_events_for_reseller(reseller: Reseller) -> QuerySet[AuditEvent]:
     """Return the reseller's audit trail, newest first."""
-    return AuditEvent.objects.filter(reseller=reseller).select_related(
-        "actor", "operation", "document"
+    # An entry's operation and document, when it has them, are read apart
+    # on the reseller (see ``with_reversals``).
+    return (
+        AuditEvent.objects.filter(reseller=reseller)
+        .select_related("actor")
+        .prefetch_related(
+            Prefetch("operation", queryset=Operation.objects.filter(reseller=reseller)),
+            Prefetch("document", queryset=Document.objects.filter(reseller=reseller)),
+        )
     )
 
 
@@ -477,8 +557,11 @@ def reseller_for_staff(user: RequestUser, reseller_id: int) -> Reseller:
 
 def allocations_for_reseller(reseller: Reseller) -> QuerySet[Allocation]:
     """Return the reseller's allocations with documents, operation and reversal."""
-    return Allocation.objects.filter(reseller=reseller).select_related(
-        "credit", "debit", "operation", "created_by", "reversal", "reversal__actor"
+    return with_reversals(
+        Allocation.objects.filter(
+            same_reseller("credit", "debit", "operation"), reseller=reseller
+        ).select_related("credit", "debit", "operation", "created_by"),
+        reseller.pk,
     )
 
 
@@ -544,7 +627,7 @@ def receipts_page_for_reseller(
     first, following ``after`` (the created time and id of the last row seen),
     with each payment's selected documents."""
     operations = with_selected_documents(
-        operations_for_reseller(reseller).filter(kind__in=kinds)
+        operations_for_reseller(reseller).filter(kind__in=kinds), reseller
     )
     if after is not None:
         created, pk = after

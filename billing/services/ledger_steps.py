@@ -11,7 +11,6 @@ from typing import NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
-from django.db.models import FilteredRelation
 from django.utils import timezone, translation
 
 from billing import rows
@@ -35,6 +34,7 @@ from billing.models import (
     same_reseller,
 )
 from billing.payment_plan import auto_apply_plan
+from billing.selectors import without_reversal
 
 # Who acts: a signed-in user (support, a reseller's user) or None for the system.
 Actor = AbstractBaseUser
@@ -680,14 +680,9 @@ def reverse_allocations(
 def active_allocations(**filters) -> list[Allocation]:
     """Return allocations not yet unlinked, with their documents."""
     return list(
-        Allocation.objects.alias(
-            # The reversal looked for is the allocation's reseller's (an
-            # outer join keeps the condition in its ON clause).
-            own_reversal=FilteredRelation(
-                "reversal", condition=same_reseller("reversal")
-            )
+        without_reversal(
+            Allocation.objects.filter(same_reseller("credit", "debit"), **filters)
         )
-        .filter(same_reseller("credit", "debit"), own_reversal__isnull=True, **filters)
         .select_related("credit", "debit")
         .order_by("id")
     )

@@ -27,6 +27,7 @@ from billing.selectors import (
     allocations_for_reseller,
     allocations_of_operation,
     operations_for_reseller,
+    without_reversal,
 )
 from billing.services.links import REVERTIBLE_KINDS
 from classic_panel.access import CREDIT_MEMO_PERMISSION, LINK_PERMISSION, classic_view
@@ -238,16 +239,15 @@ class ConfirmRevert(ConfirmedAction):
         )
 
     def outcome(self, operation) -> Outcome:
-        target = operation.reverts
         return Outcome(
             _("Reverted %(operation)s as %(revert)s; the amounts are open again.")
-            % {"operation": target.reference, "revert": operation.reference},
-            reverse("classic:operation", args=[self.reseller.pk, target.pk]),
+            % {"operation": operation.reverts_reference, "revert": operation.reference},
+            reverse("classic:operation", args=[self.reseller.pk, operation.reverts_id]),
         )
 
     def page(self, form, *, key, error=None) -> HttpResponse:
         operation = self.operation
-        active = allocations_of_operation(operation).filter(reversal__isnull=True)
+        active = without_reversal(allocations_of_operation(operation))
         return reseller_page(
             self.request,
             "revert.html",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -65,12 +64,7 @@ def receipt(request: HttpRequest, operation_id: int) -> HttpResponse:
         pk=operation_id,
     )
     allocations = list(selectors.allocations_of_operation(operation))
-    selected = selectors.selected_documents(operation).values("pk")
-    documents = list(
-        selectors.documents_for_reseller(reseller).filter(
-            Q(pk__in=selected) | Q(pk__in={a.debit_id for a in allocations})
-        )
-    )
+    documents = selectors.documents_of_receipt(operation, allocations)
     payment = getattr(operation, "payment", None)
     # What support took back since: the receipt says what is true now and
     # keeps the original outcome as history.
@@ -89,7 +83,7 @@ def receipt(request: HttpRequest, operation_id: int) -> HttpResponse:
             "transfer_reference": format_reference(
                 payment.transfer_reference if payment else ""
             ),
-            "bank_lines": list(bank_lines_of_operation(operation)),
+            "bank_lines": bank_lines_of_operation(operation, allocations),
             "retry_ids": [doc.pk for doc in documents if doc.open_amount > 0],
             "correction": correction,
         },

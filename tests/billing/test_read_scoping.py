@@ -1,4 +1,4 @@
-"""The busiest reads of one reseller stay on that reseller's shard.
+"""The reads of one reseller's pages stay on that reseller's shard.
 
 ``test_shard_scoping`` holds the services' transactions to the reseller they
 lock. The reads behind the pages of one reseller must stay on it too, or a
@@ -8,13 +8,9 @@ that is by their ``reseller_id``. The reads that may not be are the ones that
 find the reseller: the signed-in user's membership by the user's id, an API
 key's by its prefix.
 
-Held here: the pages a reseller and support open most (the reseller panel's
-Home, Unpaid, Pay preview and Documents; the API's account and document list;
-the classic panel's documents of a reseller, their CSV, and the link and
-credit-memo forms). Not yet: the pages that show allocations, payment records
-or audit entries (a document, a receipt, the payments and operations lists,
-Activity) join nullable relations by id; BENCHMARKS.md ("Moving to Citus",
-step 4) says what they need.
+Held here: every page of the reseller panel, the API's reads and the classic
+panel's pages of one reseller, each GET once over a ledger with one of each
+kind of operation.
 """
 
 from __future__ import annotations
@@ -24,10 +20,12 @@ import re
 import pytest
 from django.urls import reverse
 
-from billing import services
+from billing import selectors, services
 from billing.gateways import SandboxGateway
+from billing.models import Allocation, BankLine, Operation
 from tests import factories
 from tests.api.conftest import api_client, new_key
+from tests.billing import bank
 from tests.billing.test_shard_scoping import Capture, scope_problems
 from tests.classic_panel.conftest import LINK, MEMO, VIEW, client_for, staff
 from tests.reseller_panel.conftest import signed_in_client
@@ -105,40 +103,94 @@ def reads_past(reseller, url: str, capture: Capture) -> list[str]:
 def test_the_reseller_panels_reads_stay_on_its_reseller(ledger):
     reseller, docs = ledger
     client = signed_in_client(reseller)
+    receipts = Operation.objects.filter(
+        reseller=reseller, kind=Operation.Kind.PAYMENT
+    ).values_list("pk", flat=True)
     urls = [
         reverse("home"),
         reverse("unpaid_documents"),
         reverse("pay") + f"?document={docs['invoice'].pk}&use_credit=on",
+        reverse("payments"),
+        *(reverse("receipt", args=[pk]) for pk in receipts),
         reverse("documents"),
+        reverse("document", args=[docs["invoice"].pk]),
+        reverse("document", args=[docs["memo"].pk]),
         reverse("api_keys"),
     ]
     assert not reads_past_on(reseller, client, urls)
 
 
 def test_the_apis_reads_stay_on_its_reseller(ledger):
-    reseller, _docs = ledger
+    reseller, docs = ledger
     client = api_client(new_key(reseller))
-    urls = ["/api/v1/account", "/api/v1/documents"]
+    urls = [
+        "/api/v1/account",
+        "/api/v1/documents",
+        f"/api/v1/documents/{docs['invoice'].pk}",
+        f"/api/v1/documents/{docs['memo'].pk}",
+        "/api/v1/payments",
+        f"/api/v1/payments/{docs['card'].pk}",
+    ]
     assert not reads_past_on(reseller, client, urls)
 
 
 def test_the_classic_panels_reads_of_a_reseller_stay_on_it(ledger):
-    reseller, _docs = ledger
+    reseller, docs = ledger
     agent = client_for(staff("agent", [reseller.marketplace], VIEW, LINK, MEMO))
+    operations = Operation.objects.filter(reseller=reseller).values_list(
+        "pk", flat=True
+    )
+    allocations = Allocation.objects.filter(reseller=reseller).values_list(
+        "pk", flat=True
+    )
+    pages = [
+        ("reseller", []),
+        ("documents_csv", []),
+        ("document", [docs["invoice"].pk]),
+        ("document", [docs["memo"].pk]),
+        ("operations", []),
+        *(("operation", [pk]) for pk in operations),
+        *(("revert", [pk]) for pk in operations),
+        *(("unlink", [pk]) for pk in allocations),
+        ("activity", []),
+        ("link", []),
+        ("credit_memo", []),
+    ]
     urls = [
-        reverse(f"classic:{name}", args=[reseller.pk])
-        for name in ("reseller", "documents_csv", "link", "credit_memo")
+        reverse(f"classic:{name}", args=[reseller.pk, *args]) for name, args in pages
     ]
     assert not reads_past_on(reseller, agent, urls)
 
 
-def test_a_read_joining_a_ledger_row_by_id_is_caught(ledger):
-    """The check itself: the payments page reads what support took back of
-    each payment through an outer join to the reversals by id (not yet
-    held, see above)."""
-    reseller, _docs = ledger
+def test_a_receipt_paid_by_a_bank_line_reads_the_line_on_its_marketplace(db):
+    """A bank line belongs to its marketplace, the payment it became to the
+    reseller: the receipt reads each on its own owner."""
+    marketplace = bank.de_marketplace()
+    reseller = bank.reseller(marketplace, "Cobalt Systems GmbH")
+    invoice = factories.post(reseller, "invoice", "119.00", number="DE-INV-2026-0001")
+    operation = bank.awaiting(reseller, [invoice], 4711)
+    bank.import_fixture("camt053_v02.xml")
+    line = BankLine.objects.get(operation=operation)
+    url = reverse("receipt", args=[operation.pk])
+    with Capture() as capture:
+        response = signed_in_client(reseller).get(url)
+    assert line.payment.number in response.content.decode()
+    assert not "\n".join(reads_past(reseller, url, capture))
+
+
+def test_a_page_joining_a_ledger_row_by_id_is_caught(ledger, monkeypatch):
+    """The check itself: a receipt reading its allocations' reversals through
+    an outer join by id (as it did before) is caught."""
+    reseller, docs = ledger
+    monkeypatch.setattr(
+        selectors,
+        "with_reversals",
+        lambda allocations, _reseller_id: allocations.select_related("reversal"),
+    )
     client = signed_in_client(reseller)
-    problems = reads_past_on(reseller, client, [reverse("payments")])
+    problems = reads_past_on(
+        reseller, client, [reverse("receipt", args=[docs["card"].pk])]
+    )
     assert "not restricted to the reseller: ['billing_reversal']" in problems
 
 

@@ -152,8 +152,10 @@ def scope_problems(
         mentioned |= _ids(found)
     if mentioned - allowed:
         return f"names other resellers: {sorted(mentioned - allowed)}"
-    if re.search(r"\sOR\s", _outside_strings(statement)):
+    narrowed = _without_or_groups(statement)
+    if narrowed is None:
         return "an OR could widen the restriction"
+    statement = narrowed
     if statement.lstrip().upper().startswith("INSERT"):
         source = _inserted_from(statement)
         return _insert_problems(statement, allowed) or (
@@ -282,11 +284,46 @@ def _marketplace_problems(statement: str, marketplace_id: int) -> str:
     if statement.lstrip().upper().startswith("INSERT"):
         return _insert_problems(statement, marketplace_id, key="marketplace_id")
     pattern = rf'"marketplace_id"\s*=\s*{marketplace_id}\b'
-    if re.search(pattern, statement) is None or re.search(
-        r"\sOR\s", _outside_strings(statement)
-    ):
+    narrowed = _without_or_groups(statement)
+    if narrowed is None or re.search(pattern, narrowed) is None:
         return "not restricted to the reseller's marketplace"
     return ""
+
+
+def _without_or_groups(statement: str) -> str | None:
+    """Return ``statement`` with each bracketed group that holds an ``OR`` of
+    its own set aside (as ``(TRUE)``), or ``None`` when an ``OR`` stands
+    outside every bracket.
+
+    What is left holds for every row the statement reads, so only it may
+    restrict: ``a AND (b OR c)`` keeps ``a``; ``(a OR b)`` keeps nothing.
+    """
+    masked = "".join(
+        " " if literal and char != "'" else char
+        for _index, char, _depth, literal in _characters(statement)
+    )
+    ors = {match.start() for match in re.finditer(r"\sOR\s", masked)}
+    if not ors:
+        return statement
+    opened: list[int] = []
+    closes: dict[int, int] = {}
+    groups: set[int] = set()
+    for index, char in enumerate(masked):
+        if index in ors:
+            if not opened:
+                return None
+            groups.add(opened[-1])
+        if char == "(":
+            opened.append(index)
+        elif char == ")" and opened:
+            closes[opened.pop()] = index
+    kept, end = [], 0
+    for start in sorted(groups):
+        if start < end:
+            continue  # within a group set aside already
+        kept += [statement[end:start], "(TRUE)"]
+        end = closes.get(start, len(statement) - 1) + 1
+    return "".join([*kept, statement[end:]])
 
 
 def _table_refs(statement: str) -> list[tuple[str, str]]:
@@ -561,7 +598,27 @@ def assert_scoped_to(capture: Capture, reseller, *others) -> None:
         (
             'SELECT * FROM "billing_document" WHERE ("billing_document"."reseller_id"'
             ' = 7 OR "billing_document"."id" = 3)',
+            "not restricted",
+        ),
+        (
+            'SELECT * FROM "billing_document" WHERE "billing_document"."reseller_id"'
+            ' = 7 OR "billing_document"."id" = 3',
             "OR",
+        ),
+        (
+            'SELECT * FROM "billing_document" WHERE ("billing_document"."reseller_id"'
+            ' = 7 AND ("billing_document"."id" = 3 OR "billing_document"."id" = 4))',
+            "",
+        ),
+        (
+            'SELECT * FROM "billing_document" WHERE ("billing_document"."id" = 3 AND'
+            ' ("billing_document"."reseller_id" = 7 OR "billing_document"."id" = 4))',
+            "not restricted",
+        ),
+        (
+            'SELECT * FROM "billing_document" WHERE ("billing_document"."reseller_id"'
+            ' = 7 AND ("billing_document"."number" = \'A OR B\'))',
+            "",
         ),
         (
             'SELECT * FROM "billing_document" WHERE '

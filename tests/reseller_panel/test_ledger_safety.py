@@ -188,7 +188,9 @@ def page_urls(invoices, operation):
         "pay": f"{reverse('pay')}?{open_ids}&use_credit=1",
         "documents": reverse("documents") + "?status=closed",
         "all documents": reverse("documents"),
-        "document": reverse("document", kwargs={"document_id": invoices[0].pk}),
+        # The oldest invoice paid: the credit reaches it at either size, so
+        # both pages show an allocation.
+        "document": reverse("document", kwargs={"document_id": invoices[-2].pk}),
         "payments": reverse("payments"),
         "receipt": reverse("receipt", kwargs={"operation_id": operation.pk}),
         "help": reverse("help_paying"),
