@@ -407,8 +407,7 @@ def documents_of_receipt(
         documents = list(selected_documents(operation))
     missing = {a.debit_id for a in allocations} - {doc.pk for doc in documents}
     if missing:
-        reseller = Reseller(pk=operation.reseller_id)
-        documents += documents_for_reseller(reseller).filter(pk__in=missing)
+        documents += documents_for_reseller(operation.reseller).filter(pk__in=missing)
     return sorted(documents, key=lambda doc: (doc.issue_date, doc.number, doc.pk))
 
 
