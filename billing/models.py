@@ -205,6 +205,11 @@ def same_reseller(*relations: str) -> Q:
     return Q(**{f"{relation}__reseller": F("reseller") for relation in relations})
 
 
+def operation_reference(operation_id: int) -> str:
+    """Return the reference an operation is shown by: ``OP-00000042``."""
+    return f"OP-{operation_id:08d}"
+
+
 def completed_now() -> dict[str, datetime]:
     """Return the times of an operation completed as it is made: created and
     completed at one instant, so that no operation reads as completed before
@@ -326,12 +331,12 @@ class Operation(ChoiceLabels, models.Model):
 
     @property
     def reference(self) -> str:
-        return f"OP-{self.pk:08d}" if self.pk else "OP-new"
+        return operation_reference(self.pk) if self.pk else "OP-new"
 
     @property
     def reverts_reference(self) -> str:
         """The reference of the operation this one reverts ("" if none)."""
-        return f"OP-{self.reverts_id:08d}" if self.reverts_id else ""
+        return operation_reference(self.reverts_id) if self.reverts_id else ""
 
 
 class Payment(models.Model):
@@ -411,7 +416,7 @@ class Payment(models.Model):
 
     @property
     def reference(self) -> str:
-        return f"OP-{self.pk:08d}" if self.pk else "OP-new"
+        return operation_reference(self.pk) if self.pk else "OP-new"
 
 
 class PaymentDocument(models.Model):

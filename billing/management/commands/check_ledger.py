@@ -46,6 +46,7 @@ from billing.models import (
     Reversal,
     Source,
 )
+from billing.models import operation_reference as _reference
 from billing.money import MAX_AMOUNT
 from billing.services.payments import CHARGING_TIMEOUT
 
@@ -506,10 +507,6 @@ def snapshot() -> Iterator[None]:
                     "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
                 )
         yield
-
-
-def _reference(operation_id: int) -> str:
-    return f"OP-{operation_id:08d}"
 
 
 def _where(doc: dict) -> str:
