@@ -7,6 +7,9 @@ the balances the previous one left. On PostgreSQL this is a row lock
 and so already holds the database's single write lock.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.db import transaction
 
 from billing import rows
@@ -28,14 +31,41 @@ LOCK = (
 def lock_reseller(reseller_id: int) -> Reseller:
     """Lock and return the reseller, with its marketplace; call inside atomic."""
     connection = transaction.get_connection()
+    with connection.cursor() as cursor:
+        with sent_together(connection):
+            cursor.execute(lock_statement(connection), [reseller_id])
+        return locked_reseller(cursor.fetchall(), reseller_id)
+
+
+@contextmanager
+def sent_together(connection) -> Iterator[None]:
+    """Send the statements executed inside to the server at once, on leaving.
+
+    On PostgreSQL they are pipelined: the transaction's ``BEGIN`` (sent by
+    the driver before a transaction's first statement) and the statements go
+    out together and their answers come back together, one round trip in
+    all; the server still runs each as a statement of its own, in order.
+    Results are read after the block. Elsewhere each runs when executed.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        yield
+
+
+def lock_statement(connection) -> str:
+    """Return the lock's SQL on ``connection``, refusing to run outside atomic."""
     if not connection.in_atomic_block:
         raise RuntimeError("lock_reseller() must run inside transaction.atomic()")
-    sql = LOCK
     if connection.features.has_select_for_update_of:
-        sql += ' FOR UPDATE OF "billing_reseller"'
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [reseller_id])
-        found = cursor.fetchall()
+        return LOCK + ' FOR UPDATE OF "billing_reseller"'
+    return LOCK
+
+
+def locked_reseller(found: list, reseller_id: int) -> Reseller:
+    """Return the reseller (with its marketplace) the lock's rows hold."""
+    connection = transaction.get_connection()
     if not found:
         raise Reseller.DoesNotExist(f"no reseller #{reseller_id}")
     (reseller,) = rows.instances(Reseller, found, connection)

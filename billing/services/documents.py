@@ -11,7 +11,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing.exceptions import DuplicateDocumentNumber, InvalidDocument
-from billing.locking import lock_reseller
 from billing.models import (
     CREDIT_KINDS,
     DEBIT_KINDS,
@@ -28,10 +27,12 @@ from billing.payment_plan import auto_apply_plan, auto_apply_read
 from billing.services._numbers import credit_memo_number, refuse_reserved_number
 from billing.services.ledger_steps import (
     Actor,
+    UnderLock,
     Writes,
     apply_credit,
     clean_idempotency_key,
     create_document,
+    lock_and_read,
     lock_and_replay,
     read_under_lock,
     record_audit_event,
@@ -136,28 +137,31 @@ def post_document(
     actor = user_or_none(actor)
     try:
         with transaction.atomic(durable=True):
-            reseller = lock_reseller(reseller.pk)
-            document = _post_locked(reseller, new, actor=actor, source=source)
+            locked, read = lock_and_read(
+                reseller, **_posting_read(reseller, new.kind, new.number)
+            )
+            if locked.is_prepaid != reseller.is_prepaid:
+                # The caller's copy of the account is out of date: what the
+                # posting reads depends on its payment model as it is now.
+                read = read_under_lock(
+                    locked, **_posting_read(locked, new.kind, new.number)
+                )
+            document = _create_locked(
+                reseller=locked,
+                kind=new.kind,
+                number=new.number,
+                total=new.total,
+                issue_date=new.issue_date,
+                due_date=new.due_date,
+                description=new.description,
+                actor=actor,
+                source=source,
+                read=read,
+            )
     except IntegrityError as exc:
         # Another reseller of the marketplace took the number concurrently.
         raise DuplicateDocumentNumber() from exc
     return document
-
-
-def _post_locked(
-    reseller: Reseller, new: NewDocument, *, actor: Actor | None, source: str
-) -> Document:
-    return _create_locked(
-        reseller=reseller,
-        kind=new.kind,
-        number=new.number,
-        total=new.total,
-        issue_date=new.issue_date,
-        due_date=new.due_date,
-        description=new.description,
-        actor=actor,
-        source=source,
-    )
 
 
 def issue_credit_memo(
@@ -217,6 +221,21 @@ def issue_credit_memo(
         )
 
 
+def _posting_read(reseller: Reseller, kind: str, number: str) -> dict:
+    """Return what posting a document reads under the lock, as the keyword
+    arguments of :func:`read_under_lock`."""
+    prepaid = reseller.is_prepaid
+    return {
+        "number": number,
+        "plan": (
+            auto_apply_read(reseller, with_new_credit=kind in CREDIT_KINDS)
+            if prepaid
+            else None
+        ),
+        "new": [Document, Operation] if prepaid else [Document],
+    }
+
+
 def _create_locked(
     *,
     reseller: Reseller,
@@ -231,23 +250,17 @@ def _create_locked(
     action: str = AuditEvent.Action.DOCUMENT_POSTED,
     reason: str = "",
     operation: Operation | None = None,
+    read: UnderLock | None = None,
 ) -> Document:
     """Post the document under the lock: one read, then its writes together.
 
-    The read checks the number, reserves the new rows' ids and, for a prepaid
+    The read (:func:`_posting_read`, sent here unless the caller sent it with
+    the lock) checks the number, reserves the new rows' ids and, for a prepaid
     account, reads what automatic application plans from.
     """
     prepaid = reseller.is_prepaid
-    read = read_under_lock(
-        reseller,
-        number=number,
-        plan=(
-            auto_apply_read(reseller, with_new_credit=kind in CREDIT_KINDS)
-            if prepaid
-            else None
-        ),
-        new=[Document, Operation] if prepaid else [Document],
-    )
+    if read is None:
+        read = read_under_lock(reseller, **_posting_read(reseller, kind, number))
     if read.number_taken:
         raise DuplicateDocumentNumber()
     writes = Writes()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
@@ -13,7 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
 from django.utils import timezone, translation
 
-from billing import rows
+from billing import locking, rows
 from billing.allocation_policy import PlannedAllocation
 from billing.audit import describe
 from billing.exceptions import (
@@ -187,51 +188,114 @@ def read_under_lock(
     other: see :class:`Writes`). Sent after the lock, so a concurrent request
     with the same key that held the lock first is seen.
     """
+    read = _Read(reseller, new, key, kind, digest, older_digest, number, plan)
+    return read.run(transaction.get_connection())
+
+
+def lock_and_read(
+    reseller: Reseller,
+    *,
+    new: Sequence[type[models.Model]],
+    key: str | None = None,
+    kind: str = "",
+    digest: str = "",
+    older_digest: str | None = None,
+    number: str | None = None,
+    plan: tuple[str, Sequence[object]] | None = None,
+) -> tuple[Reseller, UnderLock]:
+    """Lock the reseller, then read as :func:`read_under_lock` does.
+
+    Returns the locked reseller and what was read. On PostgreSQL both
+    statements go to the server together (pipelined) and their answers come
+    back together: the server runs the read once the lock is granted, as a
+    statement of its own, so it sees whatever the previous holder of the lock
+    committed, and the lock is held one round trip less than with the read
+    sent after the lock's answer.
+
+    The read is built before the lock, from the caller's copy of the
+    reseller: its id and, to check ``number``, its marketplace. Should the
+    locked reseller be in another marketplace, the number is read again.
+    """
+    read = _Read(reseller, new, key, kind, digest, older_digest, number, plan)
     connection = transaction.get_connection()
-    reserved = [
-        f'{_reserved_id(connection, model, new[:n].count(model) + 1)} AS "id{n}"'
-        for n, model in enumerate(new)
-    ]
-    parts = [f'"new" AS (SELECT {", ".join(reserved) or "0"})']
-    columns, joins, params = ['"new".*'], [], []
-    if key is not None:
-        parts.append(f'"replay" AS ({REPLAY})')
-        columns.append('"replay".*')
-        joins.append('LEFT JOIN "replay" ON TRUE')
-        params += [reseller.pk, key]
-    if number is not None:
-        parts.append(f'"taken" AS ({NUMBER_TAKEN})')
-        columns.append('EXISTS (SELECT 1 FROM "taken")')
-        params += [reseller.marketplace_id, number]
-    if plan is not None:
-        parts.append(f'"plan" AS ({plan[0]})')
-        columns.append('"plan".*')
-        joins.append('LEFT JOIN "plan" ON TRUE')
-        params += plan[1]
-    sql = (
-        f"WITH {', '.join(parts)} "  # noqa: S608 - names from _meta, no values
-        f'SELECT {", ".join(columns)} FROM "new" {" ".join(joins)}'
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    sql, params = read.statement(connection)
+    with connection.cursor() as lock, connection.cursor() as cursor:
+        with locking.sent_together(connection):
+            lock.execute(locking.lock_statement(connection), [reseller.pk])
+            cursor.execute(sql, params)
+        locked = locking.locked_reseller(lock.fetchall(), reseller.pk)
         found = cursor.fetchall()
-    first, at = found[0], max(len(new), 1)
-    replay, taken, credits, documents = None, False, [], []
-    if key is not None:
-        if first[at] is not None:
-            (replay,) = rows.instances(Operation, [first], connection, start=at)
-        replay = _replayed(replay, kind, digest, older_digest)
-        at += rows.width(Operation)
-    if number is not None:
-        taken, at = bool(first[at]), at + 1
-    if plan is not None:
-        marker = at + rows.width(Document)
-        read = [row for row in found if row[marker] is not None]
-        for document, row in zip(
-            rows.instances(Document, read, connection, start=at), read, strict=True
-        ):
-            (credits if row[marker] else documents).append(document)
-    return UnderLock(replay, taken, credits, documents, list(first[: len(new)]))
+    if number is not None and locked.marketplace_id != reseller.marketplace_id:
+        return locked, replace(read, reseller=locked).run(connection)
+    return locked, read.result(found, connection)
+
+
+@dataclass(frozen=True)
+class _Read:
+    """The read of :func:`read_under_lock`: its statement, and its rows read."""
+
+    reseller: Reseller
+    new: Sequence[type[models.Model]]
+    key: str | None
+    kind: str
+    digest: str
+    older_digest: str | None
+    number: str | None
+    plan: tuple[str, Sequence[object]] | None
+
+    def run(self, connection) -> UnderLock:
+        sql, params = self.statement(connection)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return self.result(cursor.fetchall(), connection)
+
+    def statement(self, connection) -> tuple[str, list[object]]:
+        new = self.new
+        reserved = [
+            f'{_reserved_id(connection, model, new[:n].count(model) + 1)} AS "id{n}"'
+            for n, model in enumerate(new)
+        ]
+        parts = [f'"new" AS (SELECT {", ".join(reserved) or "0"})']
+        columns, joins, params = ['"new".*'], [], []
+        if self.key is not None:
+            parts.append(f'"replay" AS ({REPLAY})')
+            columns.append('"replay".*')
+            joins.append('LEFT JOIN "replay" ON TRUE')
+            params += [self.reseller.pk, self.key]
+        if self.number is not None:
+            parts.append(f'"taken" AS ({NUMBER_TAKEN})')
+            columns.append('EXISTS (SELECT 1 FROM "taken")')
+            params += [self.reseller.marketplace_id, self.number]
+        if self.plan is not None:
+            parts.append(f'"plan" AS ({self.plan[0]})')
+            columns.append('"plan".*')
+            joins.append('LEFT JOIN "plan" ON TRUE')
+            params += self.plan[1]
+        sql = (
+            f"WITH {', '.join(parts)} "  # noqa: S608 - names from _meta, no values
+            f'SELECT {", ".join(columns)} FROM "new" {" ".join(joins)}'
+        )
+        return sql, params
+
+    def result(self, found, connection) -> UnderLock:
+        first, at = found[0], max(len(self.new), 1)
+        replay, taken, credits, documents = None, False, [], []
+        if self.key is not None:
+            if first[at] is not None:
+                (replay,) = rows.instances(Operation, [first], connection, start=at)
+            replay = _replayed(replay, self.kind, self.digest, self.older_digest)
+            at += rows.width(Operation)
+        if self.number is not None:
+            taken, at = bool(first[at]), at + 1
+        if self.plan is not None:
+            marker = at + rows.width(Document)
+            read = [row for row in found if row[marker] is not None]
+            for document, row in zip(
+                rows.instances(Document, read, connection, start=at), read, strict=True
+            ):
+                (credits if row[marker] else documents).append(document)
+        ids = list(first[: len(self.new)])
+        return UnderLock(replay, taken, credits, documents, ids)
 
 
 def id_sequence(model: type[models.Model]) -> str:

@@ -17,7 +17,6 @@ from billing.exceptions import (
     PaymentInProgress,
     WrongDocumentKind,
 )
-from billing.locking import lock_reseller
 from billing.models import (
     CREDIT_KINDS,
     DEBIT_KINDS,
@@ -25,6 +24,7 @@ from billing.models import (
     AuditEvent,
     Document,
     Operation,
+    Reseller,
     Reversal,
     Source,
     completed_now,
@@ -37,8 +37,8 @@ from billing.services.ledger_steps import (
     active_allocations,
     allocate,
     clean_idempotency_key,
+    lock_and_read,
     lock_and_replay,
-    read_under_lock,
     record_audit_event,
     request_hash,
     require_reason,
@@ -76,13 +76,13 @@ def link_documents(
     digest = request_hash(credit.pk, debit.pk, amount, reason)
     actor = user_or_none(actor)
     with transaction.atomic(durable=True):
-        reseller = lock_reseller(credit.reseller_id)
-        read = read_under_lock(
-            reseller,
+        owner = Reseller(pk=credit.reseller_id)
+        reseller, read = lock_and_read(
+            owner,
             key=key,
             kind=Operation.Kind.LINK,
             digest=digest,
-            plan=documents_read(reseller, [credit.pk, debit.pk]),
+            plan=documents_read(owner, [credit.pk, debit.pk]),
             new=[Operation, Allocation],
         )
         if read.replay is not None:

@@ -65,7 +65,7 @@ from billing.services.ledger_steps import (
     auto_apply,
     clean_idempotency_key,
     create_document,
-    read_under_lock,
+    lock_and_read,
     record_audit_event,
     request_hash,
     rows_from,
@@ -117,14 +117,13 @@ def pay_documents(
         digest, older = request_hash(*parts, request_digest), digest
 
     with transaction.atomic(durable=True):
-        locked = lock_reseller(reseller.pk)
-        read = read_under_lock(
-            locked,
+        locked, read = lock_and_read(
+            reseller,
             key=key,
             kind=Operation.Kind.PAYMENT,
             digest=digest,
             older_digest=older,
-            plan=selected_read(locked, ids),
+            plan=selected_read(reseller, ids),
             new=[Operation],
         )
         operation = read.replay

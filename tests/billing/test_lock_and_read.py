@@ -1,0 +1,173 @@
+"""The lock and the read under it, sent together.
+
+A payment, a link and a posting lock the reseller and read what they plan
+from in one go (``lock_and_read``): on PostgreSQL the two statements are
+pipelined. The read must still be a statement of its own, run once the lock
+is granted, so it sees what the previous holder of the lock committed; a
+read that ran before the lock (or in the lock's own statement, with the
+snapshot taken before the wait) would plan from stale balances.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+from django.db import connection, connections, transaction
+
+from billing import services
+from billing.exceptions import DuplicateDocumentNumber
+from billing.locking import lock_reseller
+from billing.models import Operation, Reseller
+from billing.payment_plan import selected_read
+from billing.services import ledger_steps
+from billing.services.ledger_steps import lock_and_read
+from tests import factories
+from tests.factories import pay, post
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _waiting_on_a_lock(backend_pid: int) -> bool:
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s",
+            [backend_pid],
+        )
+        found = cursor.fetchone()
+    return bool(found and found[0])
+
+
+@pytest.mark.postgresql_only
+def test_the_read_sees_what_the_previous_holder_committed(term_reseller):
+    credit = post(term_reseller, "credit_memo", "100.00")
+    invoice = post(term_reseller, "invoice", "60.00")
+    waiter: dict[str, object] = {}
+    holding, waiting = threading.Event(), threading.Event()
+
+    def hold_the_lock_and_spend_the_credit() -> None:
+        try:
+            with transaction.atomic():
+                lock_reseller(term_reseller.pk)
+                holding.set()
+                assert waiting.wait(timeout=30)
+                # Commit only once the other request waits on the lock, with
+                # its read already on its way.
+                deadline = time.monotonic() + 30
+                while not _waiting_on_a_lock(waiter["pid"]):
+                    assert time.monotonic() < deadline, "never waited"
+                    time.sleep(0.01)
+                ledger_steps.store_open_amounts(
+                    term_reseller, {credit.pk: Decimal("40.00")}
+                )
+        finally:
+            connection.close()
+
+    def lock_and_read_behind_it() -> None:
+        try:
+            assert holding.wait(timeout=30)
+            connection.ensure_connection()
+            waiter["pid"] = connection.connection.info.backend_pid
+            waiting.set()
+            with transaction.atomic():
+                _locked, read = lock_and_read(
+                    term_reseller,
+                    plan=selected_read(term_reseller, [invoice.pk]),
+                    new=[Operation],
+                )
+            waiter["credits"] = {doc.pk: doc.open_amount for doc in read.credits}
+        except Exception as exc:  # reported below
+            waiter["error"] = exc
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=hold_the_lock_and_spend_the_credit),
+        threading.Thread(target=lock_and_read_behind_it),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert "error" not in waiter, waiter.get("error")
+    assert waiter["credits"] == {credit.pk: Decimal("40.00")}
+
+
+@pytest.mark.postgresql_only
+def test_the_lock_and_the_read_travel_in_one_pipeline(term_reseller):
+    invoice = post(term_reseller, "invoice", "60.00")
+    pipelined = []
+
+    def note(execute, sql, params, many, context):
+        pipelined.append((sql.split()[0], connection.connection._pipeline is not None))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(note), transaction.atomic():
+        locked, read = lock_and_read(
+            term_reseller,
+            plan=selected_read(term_reseller, [invoice.pk]),
+            new=[Operation],
+        )
+    assert pipelined == [("SELECT", True), ("WITH", True)]
+    assert locked.pk == term_reseller.pk
+    assert [doc.pk for doc in read.documents] == [invoice.pk]
+
+
+def test_a_missing_reseller_is_refused_and_nothing_is_read_for_it(db):
+    with pytest.raises(Reseller.DoesNotExist), transaction.atomic():
+        lock_and_read(Reseller(pk=987654), new=[Operation])
+
+
+def test_the_lock_refuses_to_run_outside_a_transaction(term_reseller):
+    with pytest.raises(RuntimeError, match="atomic"):
+        lock_and_read(term_reseller, new=[Operation])
+
+
+def test_a_payment_and_a_link_plan_from_what_they_read_with_the_lock(
+    term_reseller, staff_user
+):
+    credit = post(term_reseller, "credit_memo", "100.00")
+    first, second = post(term_reseller, "invoice", "70.00"), post(term_reseller)
+    pay(Reseller(pk=term_reseller.pk), [first])
+    credit.refresh_from_db()
+    assert credit.open_amount == Decimal("30.00")
+    allocation = services.link_documents(
+        credit=credit, debit=second, amount="30.00", actor=staff_user, reason="rest"
+    )
+    assert allocation.amount == Decimal("30.00")
+    credit.refresh_from_db()
+    assert credit.open_amount == 0
+
+
+def test_a_posting_with_an_outdated_copy_of_a_prepaid_account_applies_its_credit(
+    prepaid_reseller,
+):
+    post(prepaid_reseller, "credit_memo", "100.00")
+    outdated = Reseller.objects.get(pk=prepaid_reseller.pk)
+    outdated.payment_model = "term"  # as read before the account became prepaid
+    invoice = post(outdated, "invoice", "25.00")
+    assert invoice.open_amount == 0
+    assert Operation.objects.filter(
+        reseller=prepaid_reseller, kind=Operation.Kind.AUTO_APPLY
+    ).exists()
+
+
+def test_a_posting_with_a_copy_of_another_marketplace_checks_the_right_one(
+    term_reseller,
+):
+    post(term_reseller, "invoice", number="INV-SAME")
+    elsewhere = Reseller.objects.get(pk=term_reseller.pk)
+    elsewhere.marketplace_id = factories.MarketplaceFactory().pk
+    sent = []
+
+    def note(execute, sql, params, many, context):
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with pytest.raises(DuplicateDocumentNumber), connection.execute_wrapper(note):
+        post(elsewhere, "invoice", number="INV-SAME")
+    # Refused by the number check under the lock, not by the database's
+    # constraint after a write.
+    assert not [sql for sql in sent if "INSERT" in sql]
