@@ -125,14 +125,12 @@ def lock_and_replay(
     key that held the lock first is seen. The same key with other parameters
     (or for another action) is refused: it is a mistake, not a replay.
     """
-    reseller = lock_reseller(reseller_id)
     if key is None:
-        return reseller, None
-    connection = transaction.get_connection()
-    with connection.cursor() as cursor:
-        cursor.execute(REPLAY, [reseller.pk, key])
-        found = rows.instances(Operation, cursor.fetchall(), connection)
-    return reseller, _replayed(found[0] if found else None, kind, digest)
+        return lock_reseller(reseller_id), None
+    reseller, read = lock_and_read(
+        Reseller(pk=reseller_id), new=[], key=key, kind=kind, digest=digest
+    )
+    return reseller, read.replay
 
 
 def _replayed(

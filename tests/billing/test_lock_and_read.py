@@ -1,17 +1,19 @@
 """The lock and the read under it, sent together.
 
 A payment, a link and a posting lock the reseller and read what they plan
-from in one go (``lock_and_read``): on PostgreSQL the two statements are
-pipelined. The read must still be a statement of its own, run once the lock
-is granted, so it sees what the previous holder of the lock committed; a
-read that ran before the lock (or in the lock's own statement, with the
-snapshot taken before the wait) would plan from stale balances.
+from in one go (``lock_and_read``; an unlink, a revert and a credit memo so
+read their replay): on PostgreSQL the two statements are pipelined. The
+read must still be a statement of its own, run once the lock is granted,
+so it sees what the previous holder of the lock committed; a read that ran
+before the lock (or in the lock's own statement, with the snapshot taken
+before the wait) would plan from stale balances or miss a replay.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -40,17 +42,17 @@ def _waiting_on_a_lock(backend_pid: int) -> bool:
     return bool(found and found[0])
 
 
-@pytest.mark.postgresql_only
-def test_the_read_sees_what_the_previous_holder_committed(term_reseller):
-    credit = post(term_reseller, "credit_memo", "100.00")
-    invoice = post(term_reseller, "invoice", "60.00")
+def behind_a_holder(reseller, write: Callable[[], object], read: Callable[[], object]):
+    """Return what ``read`` (a write's lock and read) found when it queued on
+    the reseller's lock while another transaction held it and ran ``write``,
+    committed once ``read`` was waiting on the lock."""
     waiter: dict[str, object] = {}
     holding, waiting = threading.Event(), threading.Event()
 
-    def hold_the_lock_and_spend_the_credit() -> None:
+    def hold_the_lock() -> None:
         try:
             with transaction.atomic():
-                lock_reseller(term_reseller.pk)
+                lock_reseller(reseller.pk)
                 holding.set()
                 assert waiting.wait(timeout=30)
                 # Commit only once the other request waits on the lock, with
@@ -59,40 +61,82 @@ def test_the_read_sees_what_the_previous_holder_committed(term_reseller):
                 while not _waiting_on_a_lock(waiter["pid"]):
                     assert time.monotonic() < deadline, "never waited"
                     time.sleep(0.01)
-                ledger_steps.store_open_amounts(
-                    term_reseller, {credit.pk: Decimal("40.00")}
-                )
+                write()
+        except Exception as exc:  # reported below
+            waiter["holder's error"] = exc
         finally:
             connection.close()
 
-    def lock_and_read_behind_it() -> None:
+    def queue_behind_it() -> None:
         try:
             assert holding.wait(timeout=30)
             connection.ensure_connection()
             waiter["pid"] = connection.connection.info.backend_pid
             waiting.set()
             with transaction.atomic():
-                _locked, read = lock_and_read(
-                    term_reseller,
-                    plan=selected_read(term_reseller, [invoice.pk]),
-                    new=[Operation],
-                )
-            waiter["credits"] = {doc.pk: doc.open_amount for doc in read.credits}
+                waiter["found"] = read()
         except Exception as exc:  # reported below
             waiter["error"] = exc
         finally:
             connection.close()
 
     threads = [
-        threading.Thread(target=hold_the_lock_and_spend_the_credit),
-        threading.Thread(target=lock_and_read_behind_it),
+        threading.Thread(target=hold_the_lock),
+        threading.Thread(target=queue_behind_it),
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    assert "holder's error" not in waiter, waiter.get("holder's error")
     assert "error" not in waiter, waiter.get("error")
-    assert waiter["credits"] == {credit.pk: Decimal("40.00")}
+    return waiter["found"]
+
+
+@pytest.mark.postgresql_only
+def test_the_read_sees_what_the_previous_holder_committed(term_reseller):
+    credit = post(term_reseller, "credit_memo", "100.00")
+    invoice = post(term_reseller, "invoice", "60.00")
+
+    def spend_the_credit():
+        ledger_steps.store_open_amounts(term_reseller, {credit.pk: Decimal("40.00")})
+
+    def read():
+        _locked, found = lock_and_read(
+            term_reseller,
+            plan=selected_read(term_reseller, [invoice.pk]),
+            new=[Operation],
+        )
+        return {doc.pk: doc.open_amount for doc in found.credits}
+
+    found = behind_a_holder(term_reseller, spend_the_credit, read)
+    assert found == {credit.pk: Decimal("40.00")}
+
+
+@pytest.mark.postgresql_only
+def test_the_replay_check_sees_the_operation_the_previous_holder_committed(
+    term_reseller,
+):
+    digest = ledger_steps.request_hash("the same request")
+
+    def make_the_operation():
+        return Operation.objects.create(
+            reseller=term_reseller,
+            kind=Operation.Kind.CREDIT_MEMO,
+            idempotency_key="once",
+            request_hash=digest,
+        )
+
+    def replay():
+        _locked, operation = ledger_steps.lock_and_replay(
+            term_reseller.pk, key="once", kind=Operation.Kind.CREDIT_MEMO, digest=digest
+        )
+        return operation
+
+    found = behind_a_holder(term_reseller, make_the_operation, replay)
+    assert found == Operation.objects.get(
+        reseller=term_reseller, idempotency_key="once"
+    )
 
 
 @pytest.mark.postgresql_only
