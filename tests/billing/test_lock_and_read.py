@@ -17,7 +17,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import OperationalError, connection, connections, transaction
 
 from billing import services
 from billing.exceptions import DuplicateDocumentNumber
@@ -215,3 +215,43 @@ def test_a_posting_with_a_copy_of_another_marketplace_checks_the_right_one(
     # Refused by the number check under the lock, not by the database's
     # constraint after a write.
     assert not [sql for sql in sent if "INSERT" in sql]
+
+
+@pytest.mark.postgresql_only
+def test_a_lock_that_times_out_is_a_database_error_and_the_connection_lives_on(
+    term_reseller,
+):
+    invoice = post(term_reseller, "invoice", "60.00")
+    holding, done = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        try:
+            with transaction.atomic():
+                lock_reseller(term_reseller.pk)
+                holding.set()
+                done.wait(timeout=30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    try:
+        assert holding.wait(timeout=30)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '50ms'")
+        with pytest.raises(OperationalError), transaction.atomic():
+            lock_and_read(
+                term_reseller,
+                plan=selected_read(term_reseller, [invoice.pk]),
+                new=[Operation],
+            )
+        with pytest.raises(OperationalError), transaction.atomic():
+            lock_reseller(term_reseller.pk)
+    finally:
+        done.set()
+        holder.join(timeout=30)
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+    # The same connection pays once the lock is free.
+    paid = pay(term_reseller, [invoice], use_credit=False)
+    assert paid.payment.amount_left_open == Decimal("60.00")
