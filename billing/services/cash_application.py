@@ -31,7 +31,7 @@ from django.utils.translation import gettext_lazy as _
 from billing.allocation_policy import PlannedAllocation, plan_allocations
 from billing.exceptions import BillingError, DocumentNotFound
 from billing.fields import AmountField
-from billing.locking import lock_reseller
+from billing.locking import lock_reseller, lock_resellers
 from billing.matching import (
     Decision,
     DocumentFact,
@@ -321,7 +321,7 @@ def _facts(line: Line) -> LineFacts:
 
 def _lock_resellers(ids: Sequence[int]) -> dict[int, Reseller]:
     """Lock the resellers a statement pays, in id order (no deadlock)."""
-    return {pk: lock_reseller(pk) for pk in ids}
+    return {reseller.pk: reseller for reseller in lock_resellers(ids)}
 
 
 def matching_context(marketplace: Marketplace, lines: Iterable[Line]) -> MatchContext:

@@ -28,7 +28,7 @@ from django.utils import timezone, translation
 
 from billing.audit import describe
 from billing.exceptions import DuplicateDocumentNumber
-from billing.locking import lock_reseller
+from billing.locking import lock_resellers
 from billing.models import AuditEvent, Document, Reseller, Source
 from billing.rows import integer
 from billing.services.documents import NewDocument
@@ -428,7 +428,7 @@ def post_staged_documents(
     written = 0
     try:
         with transaction.atomic(durable=True):
-            locked = [lock_reseller(pk) for pk in sorted(set(reseller_ids))]
+            locked = lock_resellers(reseller_ids)
             staging.skip(skip)
             for reseller in locked:
                 written += staging.post_reseller(reseller, actor=actor, source=source)

@@ -21,7 +21,7 @@ from django.db import OperationalError, connection, connections, transaction
 
 from billing import services
 from billing.exceptions import DuplicateDocumentNumber
-from billing.locking import lock_reseller
+from billing.locking import lock_reseller, lock_resellers
 from billing.models import Operation, Reseller
 from billing.payment_plan import selected_read
 from billing.services import ledger_steps
@@ -255,3 +255,33 @@ def test_a_lock_that_times_out_is_a_database_error_and_the_connection_lives_on(
     # The same connection pays once the lock is free.
     paid = pay(term_reseller, [invoice], use_credit=False)
     assert paid.payment.amount_left_open == Decimal("60.00")
+
+
+def test_many_resellers_are_locked_in_id_order_a_hundred_at_a_time(db):
+    marketplace = factories.MarketplaceFactory()
+    resellers = Reseller.objects.bulk_create(
+        factories.ResellerFactory.build(marketplace=marketplace) for _ in range(101)
+    )
+    ids = [reseller.pk for reseller in resellers]
+    sent = []
+
+    def note(execute, sql, params, many, context):
+        if not sql.startswith("SELECT"):  # SQLite's BEGIN IMMEDIATE
+            return execute(sql, params, many, context)
+        # The pipeline itself is kept, so two are never told apart by an id
+        # the first one's memory handed on.
+        sent.append((params[0], getattr(connection.connection, "_pipeline", None)))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(note), transaction.atomic():
+        locked = lock_resellers([*reversed(ids), ids[0]])
+    assert [reseller.pk for reseller in locked] == sorted(ids)
+    assert [pk for pk, _pipeline in sent] == sorted(ids)
+    pipelines = [pipeline for _pk, pipeline in sent]
+    if connection.vendor == "postgresql":
+        assert all(pipeline is pipelines[0] for pipeline in pipelines[:100])
+        assert pipelines[0] is not None
+        assert pipelines[100] is not None
+        assert pipelines[100] is not pipelines[0]
+    with pytest.raises(Reseller.DoesNotExist), transaction.atomic():
+        lock_resellers([ids[0], 987654])
