@@ -34,6 +34,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def _waiting_on_a_lock(backend_pid: int) -> bool:
     with connections["default"].cursor() as cursor:
+        # Within a transaction the server keeps the first look at its
+        # backends; each poll asks afresh.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
             "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s",
             [backend_pid],
