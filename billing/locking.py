@@ -4,7 +4,9 @@ Every write for a reseller starts by locking that reseller's row inside the
 write's transaction, so all writes of one reseller serialize and each sees
 the balances the previous one left. On PostgreSQL this is a row lock
 (``SELECT … FOR UPDATE``); on SQLite the transaction itself is ``IMMEDIATE``
-and so already holds the database's single write lock.
+and so already holds the database's single write lock. On PostgreSQL the
+lock goes to the server with the transaction's ``BEGIN`` in one round trip
+(:func:`sent_together`).
 """
 
 from collections.abc import Iterable, Iterator
@@ -26,6 +28,10 @@ LOCK = (
     'ON "billing_reseller"."marketplace_id" = "billing_marketplace"."id" '
     'WHERE "billing_reseller"."id" = %s'
 )
+
+
+# How many resellers' locks :func:`lock_resellers` sends in one round trip.
+LOCKS_SENT_TOGETHER = 100
 
 
 def lock_reseller(reseller_id: int) -> Reseller:
@@ -78,9 +84,6 @@ def lock_resellers(reseller_ids: Iterable[int]) -> list[Reseller]:
                 for cursor, pk in zip(cursors, chunk, strict=True)
             ]
     return locked
-
-
-LOCKS_SENT_TOGETHER = 100
 
 
 def lock_statement(connection) -> str:
