@@ -9,7 +9,7 @@ lock goes to the server with the transaction's ``BEGIN`` in one round trip
 (:func:`sent_together`).
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 
 from django.db import transaction
@@ -39,8 +39,26 @@ def lock_reseller(reseller_id: int) -> Reseller:
     connection = transaction.get_connection()
     with connection.cursor() as cursor:
         with sent_together(connection):
-            cursor.execute(lock_statement(connection), [reseller_id])
-        return locked_reseller(cursor.fetchall(), reseller_id)
+            cursor.execute(_statement(connection), [reseller_id])
+        return _locked(cursor.fetchall(), reseller_id)
+
+
+def lock_and_send(
+    reseller_id: int, sql: str, params: Sequence[object]
+) -> tuple[Reseller, list[tuple]]:
+    """Lock the reseller, then run ``sql`` (a read); return both answers.
+
+    The read goes to the server with the lock (:func:`sent_together`) and
+    runs once the lock is granted, as a statement of its own: it sees what
+    the lock's previous holder committed, and the lock is held one round
+    trip less than with the read sent after the lock's answer.
+    """
+    connection = transaction.get_connection()
+    with connection.cursor() as lock, connection.cursor() as cursor:
+        with sent_together(connection):
+            lock.execute(_statement(connection), [reseller_id])
+            cursor.execute(sql, params)
+        return _locked(lock.fetchall(), reseller_id), cursor.fetchall()
 
 
 @contextmanager
@@ -70,7 +88,7 @@ def lock_resellers(reseller_ids: Iterable[int]) -> list[Reseller]:
     """
     connection = transaction.get_connection()
     ids = sorted(set(reseller_ids))
-    sql = lock_statement(connection)
+    sql = _statement(connection)
     locked = []
     for start in range(0, len(ids), LOCKS_SENT_TOGETHER):
         chunk = ids[start : start + LOCKS_SENT_TOGETHER]
@@ -80,13 +98,13 @@ def lock_resellers(reseller_ids: Iterable[int]) -> list[Reseller]:
                 for cursor, pk in zip(cursors, chunk, strict=True):
                     cursor.execute(sql, [pk])
             locked += [
-                locked_reseller(cursor.fetchall(), pk)
+                _locked(cursor.fetchall(), pk)
                 for cursor, pk in zip(cursors, chunk, strict=True)
             ]
     return locked
 
 
-def lock_statement(connection) -> str:
+def _statement(connection) -> str:
     """Return the lock's SQL on ``connection``, refusing to run outside atomic."""
     if not connection.in_atomic_block:
         raise RuntimeError("lock_reseller() must run inside transaction.atomic()")
@@ -95,7 +113,7 @@ def lock_statement(connection) -> str:
     return LOCK
 
 
-def locked_reseller(found: list, reseller_id: int) -> Reseller:
+def _locked(found: list, reseller_id: int) -> Reseller:
     """Return the reseller (with its marketplace) the lock's rows hold."""
     connection = transaction.get_connection()
     if not found:

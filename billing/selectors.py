@@ -273,11 +273,17 @@ def with_reversals(
 
 
 def without_reversal(allocations: QuerySet[Allocation]) -> QuerySet[Allocation]:
-    """Keep the allocations not unlinked; their reversal is looked for among
-    the reseller's rows (the condition in the outer join's ``ON`` clause)."""
+    """Keep the allocations not unlinked."""
+    return with_own_reversal(allocations).filter(own_reversal__isnull=True)
+
+
+def with_own_reversal(allocations: QuerySet[Allocation]) -> QuerySet[Allocation]:
+    """Make each allocation's reversal, if any, available as ``own_reversal``:
+    looked for among the reseller's rows (the condition in the outer join's
+    ``ON`` clause, see ``with_reversals``)."""
     return allocations.alias(
         own_reversal=FilteredRelation("reversal", condition=same_reseller("reversal"))
-    ).filter(own_reversal__isnull=True)
+    )
 
 
 def operations_for_reseller(reseller: Reseller) -> QuerySet[Operation]:
@@ -351,11 +357,8 @@ def operation_corrections(
     """
     ids = [operation.pk for operation in operations]
     taken_back = (
-        Allocation.objects.filter(reseller=reseller, operation_id__in=ids)
-        .alias(
-            own_reversal=FilteredRelation(
-                "reversal", condition=same_reseller("reversal")
-            )
+        with_own_reversal(
+            Allocation.objects.filter(reseller=reseller, operation_id__in=ids)
         )
         .order_by()
         .values("operation_id")

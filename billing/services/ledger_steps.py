@@ -14,7 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
 from django.utils import timezone, translation
 
-from billing import locking, rows
+from billing import rows
 from billing.allocation_policy import PlannedAllocation
 from billing.audit import describe
 from billing.exceptions import (
@@ -22,7 +22,7 @@ from billing.exceptions import (
     InvalidIdempotencyKey,
     ReasonRequired,
 )
-from billing.locking import lock_reseller
+from billing.locking import lock_and_send, lock_reseller
 from billing.models import (
     Allocation,
     AuditEvent,
@@ -203,12 +203,8 @@ def lock_and_read(
 ) -> tuple[Reseller, UnderLock]:
     """Lock the reseller, then read as :func:`read_under_lock` does.
 
-    Returns the locked reseller and what was read. On PostgreSQL both
-    statements go to the server together (pipelined) and their answers come
-    back together: the server runs the read once the lock is granted, as a
-    statement of its own, so it sees whatever the previous holder of the lock
-    committed, and the lock is held one round trip less than with the read
-    sent after the lock's answer.
+    Returns the locked reseller and what was read. The read goes to the
+    server with the lock (:func:`billing.locking.lock_and_send`).
 
     The read is built before the lock, from the caller's copy of the
     reseller: its id and, to check ``number``, its marketplace. Should the
@@ -216,13 +212,7 @@ def lock_and_read(
     """
     read = _Read(reseller, new, key, kind, digest, older_digest, number, plan)
     connection = transaction.get_connection()
-    sql, params = read.statement(connection)
-    with connection.cursor() as lock, connection.cursor() as cursor:
-        with locking.sent_together(connection):
-            lock.execute(locking.lock_statement(connection), [reseller.pk])
-            cursor.execute(sql, params)
-        locked = locking.locked_reseller(lock.fetchall(), reseller.pk)
-        found = cursor.fetchall()
+    locked, found = lock_and_send(reseller.pk, *read.statement(connection))
     if number is not None and locked.marketplace_id != reseller.marketplace_id:
         return locked, replace(read, reseller=locked).run(connection)
     return locked, read.result(found, connection)
