@@ -1421,6 +1421,7 @@ def _other_columns(given: str) -> dict:
 
     Seeding writes rows directly; columns the ledger gains later (with a
     default in the model) get that default, as the ORM would give them.
+    Columns the database computes (``is_open``) are left to it.
     """
     from django.db import connection
 
@@ -1430,7 +1431,8 @@ def _other_columns(given: str) -> dict:
     return {
         field.column: field.get_db_prep_save(field.get_default(), connection)
         for field in Document._meta.concrete_fields
-        if field.column not in named and not field.null and not field.primary_key
+        if field.column not in named
+        and not (field.null or field.primary_key or field.generated)
     }
 
 

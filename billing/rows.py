@@ -95,7 +95,13 @@ def insert_sql(model: type[models.Model]) -> str:
 
 
 def _inserted(model: type[models.Model]) -> list[models.Field]:
-    return [f for f in model._meta.concrete_fields if not f.primary_key]
+    return [f for f in _stored(model) if not f.primary_key]
+
+
+def _stored(model: type[models.Model]) -> list[models.Field]:
+    """Return the columns an ``INSERT`` names: all but those the database
+    computes itself (a document's ``is_open``)."""
+    return [f for f in model._meta.concrete_fields if not f.generated]
 
 
 _INSERTS: dict[type[models.Model], str] = {}
@@ -172,7 +178,7 @@ def insert_statement(obj: models.Model, connection: BaseDatabaseWrapper) -> tupl
     inserted with the row; without one, the database gives it.
     """
     model, with_id = type(obj), obj.pk is not None
-    fields = model._meta.concrete_fields if with_id else _inserted(model)
+    fields = _stored(model) if with_id else _inserted(model)
     sql = _ROW_INSERTS.get((model, with_id))
     if sql is None:
         sql = _ROW_INSERTS[model, with_id] = (

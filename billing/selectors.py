@@ -50,11 +50,12 @@ from billing.models import (
 )
 
 ZERO = Decimal(0)
-# "Something is left open", with the 0 written into the SQL. PostgreSQL uses a
-# partial index (``WHERE open_amount > 0``) only when it can prove the query
-# implies its condition; a prepared statement's generic plan sees a bound
-# ``open_amount > $1`` and cannot, so it would walk the account's whole history.
-HAS_OPEN_AMOUNT = Q(open_amount__gt=RawSQL("0", (), output_field=AmountField()))
+# "Something is left open": the generated column the open documents' partial
+# indexes are conditioned on (``WHERE is_open``). A filter on ``True`` is
+# written as the bare column, no parameter, so a prepared statement's generic
+# plan can prove it implies the index's condition (a bound ``open_amount >
+# $1`` could not, and would walk the account's whole history).
+HAS_OPEN_AMOUNT = Q(is_open=True)
 # "A payment or a credit memo", with the kinds written into the SQL for the
 # same reason: the open credits have an index of their own, ``WHERE kind IN
 # ('payment', 'credit_memo')``, which a bound ``kind IN ($2, $3)`` cannot use.

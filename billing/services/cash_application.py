@@ -543,7 +543,7 @@ def open_debits_numbered(marketplace_id: int, keys: Sequence[str]) -> tuple[str,
             " FROM unnest(%s::text[]) AS quoted (key) CROSS JOIN LATERAL ("
             ' SELECT doc."id", doc."reseller_id", doc."number", doc."open_amount"'
             ' FROM "billing_document" AS doc WHERE doc."marketplace_id" = %s'
-            f' AND doc."open_amount" > 0 AND doc."kind" IN ({debit})'
+            f' AND doc."is_open" AND doc."kind" IN ({debit})'
             f" AND {number_key} = quoted.key LIMIT 2) AS d"
         )
         return sql, [list(keys), marketplace_id]
@@ -552,7 +552,7 @@ def open_debits_numbered(marketplace_id: int, keys: Sequence[str]) -> tuple[str,
         ' FROM json_each(%s) AS quoted JOIN "billing_document" AS d'
         f' ON {SQLITE_NUMBER_KEY}(d."number") = quoted.value'
         ' WHERE d."marketplace_id" = %s'
-        f' AND d."open_amount" > 0 AND d."kind" IN ({debit})'
+        f' AND d."is_open" AND d."kind" IN ({debit})'
     )
     return sql, [json.dumps(list(keys)), marketplace_id]
 
