@@ -616,10 +616,10 @@ class Document(ChoiceLabels, models.Model):
             # the summaries of what is owed, carrying the kinds and due dates
             # they filter on (not the open amounts they sum, which would
             # make every partial payment rewrite the index; they are read
-            # from the few open rows themselves). Not merged with the ones above:
-            # without that one, automatic application's open debits of an
-            # account with 100,000 documents (10 open) were read through its
-            # whole history (0.15 ms → 61 ms).
+            # from the few open rows themselves). Not merged with the ones
+            # above: without that one, automatic application's open debits
+            # of an account with 100,000 documents (10 open) were read
+            # through its whole history (0.15 ms → 61 ms).
             models.Index(
                 fields=["reseller", "issue_date", "number", "id"],
                 include=["kind", "due_date"],

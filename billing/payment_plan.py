@@ -140,12 +140,13 @@ def _documents(marker: int, where: str) -> str:
 def _open(kinds: Sequence[str], table: str = "billing_document") -> str:
     """Return the condition "the reseller's open documents of ``kinds``".
 
-    The kinds are written into the SQL, as the open condition is: these reads run as
-    prepared statements, and a generic plan of ``"kind" IN ($2, $3)`` does
-    not know which kinds it reads. It read an account's open credits through
-    the open-documents index in date order, filtering every open invoice
-    out (8.6 ms for an account with 27,000 open invoices, against 0.07 ms
-    through the open credits' own index, which only literal kinds can use).
+    The kinds are written into the SQL, as the open condition is: these
+    reads run as prepared statements, and a generic plan of ``"kind" IN
+    ($2, $3)`` does not know which kinds it reads. It read an account's
+    open credits through the open-documents index in date order, filtering
+    every open invoice out (8.6 ms for an account with 27,000 open
+    invoices, against 0.07 ms through the open credits' own index, which
+    only literal kinds can use).
     """
     return (
         f'"{table}"."reseller_id" = %s AND "{table}"."is_open" '

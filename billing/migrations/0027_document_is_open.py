@@ -4,10 +4,10 @@ database keeps from ``open_amount``, instead of on ``open_amount`` itself.
 PostgreSQL can update a row in place, without new index entries (a HOT
 update), only if no indexed column changes; a column in an index's
 condition or its ``INCLUDE`` list counts. With ``open_amount`` in four of
-them, every payment rewrote the entries of the credit it drew from in all
-six of the table's indexes, however little it took. Now only opening or
-closing a document changes an indexed column. Adding the column rewrites
-the table once.
+the table's ten indexes, every payment gave the credit it drew from a new
+entry in each index that holds it (six for a credit memo), however little
+it took. Now only opening or closing a document changes an indexed column.
+Adding the column rewrites the table once.
 """
 
 import billing.models

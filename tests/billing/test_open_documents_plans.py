@@ -11,7 +11,7 @@ looks at the bound values) the reads are checked to name the bare column; on
 PostgreSQL their generic plans are checked too.
 
 The ledger keeps few indexes (each one is paid for by every posted document
-and every open amount a payment changes), so each read below names the index
+and every document a payment opens or closes), so each read below names the index
 it relies on: dropping or reshaping one fails here, not in production.
 """
 
