@@ -103,7 +103,8 @@ WARM_UP_INVOICES = 40
 # many: a process's first payment loads what nothing used yet (babel's
 # locale data for the audit sentence, ~20 ms of CPU, under the reseller's
 # lock) and its second prepares the statements on the server
-# (``prepare_threshold``).
+# (``prepare_threshold``). The 1,000-document figure's one operation is
+# its whole share: its worker warms up on a selection of its own instead.
 WARM_UP_OPERATIONS = 3
 WARMED_BY_OPERATIONS = {"pay", "link", "post"}
 
